@@ -1,0 +1,385 @@
+"""The cockpit: wiring of the status bar, the panes, the prompt, and the poll scheduler.
+
+Backends produce snapshots in worker threads; this App only routes them to widgets and
+routes keys to actions. Everything else lives in its own module.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from importlib.resources import files
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from servedeck.app import panes as pane_catalog
+from servedeck.app.palette import CockpitCommands
+from servedeck.app.poller import PollScheduler
+from servedeck.app.screens import ConfirmScreen, HelpEntry, HelpScreen
+from servedeck.backends.base import Action, Health, PaneSpec, Snapshot, find_action
+from servedeck.backends.fleet import Fleet
+from servedeck.backends.runner import merge_rows
+from servedeck.text import safe
+from servedeck.widgets.cells import human_duration
+from servedeck.widgets.prompt_line import PromptLine
+from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.status_bar import BackendStatusBar
+
+STYLES = files("servedeck.styles") / "servedeck.tcss"
+
+
+class PaneView(Vertical):
+    """One pane: a one-line header (counts, filter, stale sources) over its table."""
+
+    def __init__(self, spec: PaneSpec, table: ResourceTable):
+        super().__init__(id=f"pane-{spec.key}", classes="pane")
+        self.spec = spec
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.spec.title, classes="pane-header")
+        yield self.table
+
+    def set_header(self, text: str) -> None:
+        self.query_one(".pane-header", Static).update(text)
+
+
+class ServedeckApp(App[int]):
+    TITLE = "servedeck"
+    CSS_PATH = str(STYLES)
+    COMMANDS = App.COMMANDS | {CockpitCommands}
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit servedeck"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("colon", "command_mode", "Command", id="command", key_display=":"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume refresh"),
+        Binding("ctrl+r,f5", "refresh", "Refresh", id="refresh", tooltip="Poll every backend now"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+        *[
+            Binding(str(i), f"pane_number({i})", f"Pane {i}", show=False, id=f"pane.{i}")
+            for i in range(1, 10)
+        ],
+    ]
+
+    def __init__(self, loaded, *, readonly: bool = False, fleet: Fleet | None = None):
+        super().__init__()
+        self.loaded = loaded
+        self.readonly = readonly
+        self.fleet = fleet or Fleet.from_config(loaded)
+        self.snapshots: dict[str, Snapshot] = {r.name: r.snapshot for r in self.fleet.runners}
+        self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **self.fleet.pane_specs()}
+        self.pane_keys = pane_catalog.ordered(set(self.specs))
+        self.current_pane = self._start_pane()
+        self.poller = PollScheduler(self, self.fleet.runners, self.visible_panes, self.on_snapshot)
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield BackendStatusBar(id="status-bar")
+        with ContentSwitcher(initial=f"pane-{self.current_pane}", id="panes"):
+            for key in self.pane_keys:
+                yield PaneView(self.specs[key], self._table_for(key))
+        yield PromptLine(pane_catalog.completions(self.pane_keys), id="prompt")
+        yield Footer()
+
+    def _table_for(self, key: str) -> ResourceTable:
+        actions: dict[str, Action] = {}
+        for runner in self.fleet.runners:
+            for action in runner.backend.actions:
+                if action.pane == key:
+                    actions.setdefault(action.id, action)
+        return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
+
+    def _start_pane(self) -> str:
+        wanted = pane_catalog.resolve(self.loaded.config.ui.start_pane) or "backends"
+        return wanted if wanted in self.specs else "backends"
+
+    def on_mount(self) -> None:
+        self.query_one(PromptLine).display = False
+        self._apply_ui_settings()
+        self._render_status()
+        self._render_backends_pane()
+        self.show_pane(self.current_pane)
+        self.poller.start()
+        self.set_interval(1.0, self._tick, name="ui tick")
+
+    def _apply_ui_settings(self) -> None:
+        ui = self.loaded.config.ui
+        if ui.theme:
+            if ui.theme in self.available_themes:
+                self.theme = ui.theme
+            else:
+                names = ", ".join(sorted(self.available_themes))
+                self.notify(f"unknown theme {ui.theme!r} in {self.loaded.source}; available: {names}", severity="warning")
+        if ui.keys:
+            known = self.binding_ids()
+            unknown = sorted(set(ui.keys) - known)
+            if unknown:
+                self.notify(f"ui.keys: unknown binding ids {', '.join(unknown)} (see ? for ids)", severity="warning")
+            self.set_keymap({k: v for k, v in ui.keys.items() if k in known})
+
+    def binding_ids(self) -> set[str]:
+        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        for key in self.pane_keys:
+            table = self.query_one(f"#table-{key}", ResourceTable)
+            ids |= {b.id for b in table.BINDINGS if isinstance(b, Binding) and b.id}
+        return ids
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def visible_panes(self) -> set[str]:
+        return {self.current_pane}
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshots[snapshot.backend] = snapshot
+        self._render_status()
+        self._render_backends_pane()
+        if self.current_pane != "backends" and any(p == self.current_pane for p in snapshot.panes):
+            self._render_pane(self.current_pane)
+        elif self.current_pane != "backends":
+            self._render_pane_header(self.current_pane)
+
+    def _tick(self) -> None:
+        """Ages in the header and pane headers move even when nothing is polled."""
+        self._render_status()
+        self._render_pane_header(self.current_pane)
+
+    def _render_status(self) -> None:
+        self.query_one(BackendStatusBar).show(self.snapshots, paused=self.poller.paused, readonly=self.readonly)
+
+    def _render_backends_pane(self) -> None:
+        rows = []
+        for runner in self.fleet.runners:
+            snap = self.snapshots[runner.name]
+            state = snap.state
+            polling = ", ".join(sorted(self.poller.wanted(runner))) or "ping only"
+            rows.append(
+                pane_catalog.BackendRow(
+                    name=snap.backend, kind=snap.kind, state=state.health.value, since_at=state.since,
+                    latency_ms=state.latency_ms, polled_panes=polling, message=state.message, hint=state.hint,
+                )
+            )
+        self._table("backends").show(("servedeck", r) for r in rows)
+        if self.current_pane == "backends":
+            self._render_pane_header("backends")
+
+    def _render_pane(self, key: str) -> None:
+        if key == "backends":
+            self._render_backends_pane()
+            return
+        self._table(key).show(merge_rows(self.snapshots, key))
+        self._render_pane_header(key)
+
+    def _render_pane_header(self, key: str) -> None:
+        table = self._table(key)
+        parts = [f"[b]{self.pane_title(key)}[/b]  {table.shown_count}/{table.total_count} rows"]
+        if table.filter_text:
+            parts.append(f"filter [reverse]{safe(table.filter_text)}[/reverse] (esc clears)")
+        now = time.time()
+        for runner in self.fleet.runners:
+            if key in {p.key for p in runner.backend.panes}:
+                state = self.snapshots[runner.name].state
+                if state.health is Health.DOWN:
+                    parts.append(f"[red]{safe(runner.name)} down {human_duration(now - state.since)}: showing last data[/red]")
+                elif state.health is Health.DEGRADED:
+                    parts.append(f"[yellow]{safe(runner.name)} degraded: {safe(state.message, 80)}[/yellow]")
+        self.query_one(f"#pane-{key}", PaneView).set_header("  │  ".join(parts))
+
+    # -- panes ------------------------------------------------------------------------
+
+    def _table(self, key: str) -> ResourceTable:
+        return self.query_one(f"#table-{key}", ResourceTable)
+
+    def pane_title(self, key: str) -> str:
+        return self.specs[key].title if key in self.specs else key
+
+    def show_pane(self, key: str) -> None:
+        if key not in self.specs:
+            self.notify(f"no configured backend feeds the {key} pane", severity="warning")
+            return
+        self.current_pane = key
+        self.query_one(ContentSwitcher).current = f"pane-{key}"
+        self._table(key).focus()
+        self._render_pane(key)
+        self.poller.poll_panes({key})
+        self.refresh_bindings()
+
+    def action_pane_number(self, number: int) -> None:
+        if 1 <= number <= len(self.pane_keys):
+            self.show_pane(self.pane_keys[number - 1])
+
+    # -- prompt: commands and filter --------------------------------------------------
+
+    def action_command_mode(self) -> None:
+        self.query_one(PromptLine).open("command")
+
+    def action_filter(self) -> None:
+        self.query_one(PromptLine).open("filter", self._table(self.current_pane).filter_text)
+
+    def action_clear_filter(self) -> None:
+        table = self._table(self.current_pane)
+        if table.filter_text:
+            table.set_filter("")
+            self._render_pane_header(self.current_pane)
+
+    def on_prompt_line_typed(self, event: PromptLine.Typed) -> None:
+        if event.mode == "filter":
+            self._table(self.current_pane).set_filter(event.value)
+            self._render_pane_header(self.current_pane)
+
+    def on_prompt_line_cancelled(self, event: PromptLine.Cancelled) -> None:
+        if event.mode == "filter":
+            self.action_clear_filter()
+        self._table(self.current_pane).focus()
+
+    def on_prompt_line_entered(self, event: PromptLine.Entered) -> None:
+        self._table(self.current_pane).focus()
+        if event.mode == "command" and event.value:
+            self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        word = text.split()[0].lower().lstrip(":")
+        pane = pane_catalog.resolve(word)
+        if pane is not None:
+            self.show_pane(pane)
+            return
+        command = pane_catalog.COMMANDS.get(word)
+        if command is None:
+            self.notify(f"unknown command {safe(word)!r} — try :help", severity="warning")
+            return
+        self.run_action(command)
+
+    # -- global actions ---------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.poller.refresh_all()
+
+    @property
+    def paused(self) -> bool:
+        return self.poller.paused
+
+    def action_pause(self) -> None:
+        self.poller.set_paused(not self.poller.paused)
+        self.notify("refresh paused (p resumes)" if self.poller.paused else "refresh resumed")
+        self._render_status()
+
+    def action_help(self) -> None:
+        note = "read-only: actions that change anything are disabled" if self.readonly else "esc closes"
+        self.push_screen(HelpScreen(self.help_entries(), note))
+
+    def help_entries(self) -> list[HelpEntry]:
+        """Every binding of the focused pane and the global ones, as the help lists them."""
+        entries: list[HelpEntry] = []
+        table = self._table(self.current_pane)
+        keymap = self._keymap if hasattr(self, "_keymap") else {}
+        for scope, node, bindings in (
+            (self.pane_title(self.current_pane), table, table.BINDINGS),
+            ("global", self, self.BINDINGS),
+        ):
+            for binding in bindings:
+                if not isinstance(binding, Binding):
+                    continue
+                keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+                enabled, why = True, ""
+                if binding.action.startswith("row_action("):
+                    action_id = binding.action[len("row_action('"):-2]
+                    enabled, why = self._action_state(self.current_pane, action_id)
+                entries.append(HelpEntry(scope, keys, binding.description, binding.id or "", enabled, why))
+        for action in table.pane_actions:
+            if not action.key:
+                enabled, why = self._action_state(self.current_pane, action.id)
+                entries.append(HelpEntry(self.pane_title(self.current_pane), "ctrl+p", action.title, action.id, enabled, why))
+        entries.append(HelpEntry("global", "ctrl+p", "Command palette", "command_palette", True))
+        return entries
+
+    # -- row actions ------------------------------------------------------------------
+
+    def selected_entry(self, pane: str) -> tuple[str, Any] | None:
+        if pane not in self.specs:
+            return None
+        return self._table(pane).selected()
+
+    def selection_actions(self) -> list[tuple[str, str, Action, str]]:
+        pane = self.current_pane
+        entry = self.selected_entry(pane)
+        if entry is None:
+            return []
+        backend, row = entry
+        label = f"{getattr(row, self.specs[pane].row_key, '?')} ({backend})"
+        return [(pane, self.pane_title(pane), a, safe(label)) for a in self._table(pane).pane_actions]
+
+    def _action_state(self, pane: str, action_id: str) -> tuple[bool, str]:
+        action = next((a for a in self._table(pane).pane_actions if a.id == action_id), None)
+        if action is None:
+            return False, "not offered here"
+        if self.readonly and action.mutating:
+            return False, "read-only"
+        entry = self.selected_entry(pane)
+        if entry is None:
+            return False, "no row selected"
+        runner = self.fleet.by_name(entry[0])
+        if runner is None or find_action(type(runner.backend), action_id) is None:
+            return False, "not supported by this row's backend"
+        return True, ""
+
+    def action_allowed(self, pane: str, action_id: str, entry) -> bool | None:
+        """For check_action: None greys the binding out (shown disabled), True enables it."""
+        enabled, _ = self._action_state(pane, action_id)
+        return True if enabled else None
+
+    def on_resource_table_action_requested(self, event: ResourceTable.ActionRequested) -> None:
+        self.request_row_action(event.pane, event.action_id)
+
+    def request_row_action(self, pane: str, action_id: str) -> None:
+        entry = self.selected_entry(pane)
+        action = next((a for a in self._table(pane).pane_actions if a.id == action_id), None)
+        if entry is None or action is None:
+            self.notify("nothing selected", severity="warning")
+            return
+        if self.readonly and action.mutating:
+            self.notify(f"refused in read-only mode: {action.title.lower()}", severity="warning")
+            return
+        backend, row = entry
+        label = safe(getattr(row, self.specs[pane].row_key, "?"))
+        if action.confirm:
+            question = f"{action.title} [b]{label}[/b] on {safe(backend)}?"
+            self.push_screen(ConfirmScreen(question), partial(self._confirmed, backend, action, row, label))
+        else:
+            self._run_row_action(backend, action, row, label)
+
+    def _confirmed(self, backend: str, action: Action, row: Any, label: str, answer: bool | None) -> None:
+        if answer:
+            self._run_row_action(backend, action, row, label)
+        else:
+            self.notify(f"{action.title.lower()} {label}: cancelled")
+
+    def _run_row_action(self, backend: str, action: Action, row: Any, label: str) -> None:
+        runner = self.fleet.by_name(backend)
+        if runner is None:
+            return
+        self.notify(f"{action.title} {label}…", timeout=2)
+
+        def work() -> None:
+            result = runner.perform(action.id, row, readonly=self.readonly)
+            self.call_from_thread(self._action_done, backend, action, label, result)
+
+        self.run_worker(work, thread=True, group=f"action:{backend}", exit_on_error=False)
+
+    def _action_done(self, backend: str, action: Action, label: str, result) -> None:
+        severity = "information" if result.ok else "error"
+        self.notify(f"{action.title} {label}: {safe(result.message)}", severity=severity)
+        self.poller.poll(backend)
+
+    # -- shutdown ---------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self.fleet.close()

@@ -1,0 +1,89 @@
+"""Schedules every backend's polls on the UI loop and runs them in worker threads.
+
+Each backend is re-armed with `set_timer` when its previous poll finishes, so polls of
+one backend never overlap and a slow backend only slows itself. Backends whose panes are
+all hidden are still pinged (an empty `wanted` set) so the header stays live, but they
+fetch no pane data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.app import App
+from textual.timer import Timer
+
+from servedeck.backends.base import Snapshot
+from servedeck.backends.runner import BackendRunner
+
+
+class PollScheduler:
+    def __init__(
+        self,
+        app: App,
+        runners: list[BackendRunner],
+        visible_panes: Callable[[], set[str]],
+        on_snapshot: Callable[[Snapshot], None],
+    ):
+        self.app = app
+        self.runners = {r.name: r for r in runners}
+        self._visible = visible_panes
+        self._on_snapshot = on_snapshot
+        self._timers: dict[str, Timer] = {}
+        self._in_flight: set[str] = set()
+        self.paused = False
+
+    def start(self) -> None:
+        for name in self.runners:
+            self.poll(name)
+
+    def wanted(self, runner: BackendRunner) -> frozenset[str]:
+        return frozenset({p.key for p in runner.backend.panes} & self._visible())
+
+    def poll(self, name: str) -> None:
+        """Poll one backend now, unless it is already polling or refresh is paused."""
+        if self.paused or name in self._in_flight:
+            return
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.stop()
+        runner = self.runners[name]
+        wanted = self.wanted(runner)
+        self._in_flight.add(name)
+
+        def work() -> None:
+            snapshot = runner.poll_once(wanted)
+            self.app.call_from_thread(self._done, name, snapshot)
+
+        self.app.run_worker(work, thread=True, group=f"poll:{name}", exit_on_error=False, name=f"poll {name}")
+
+    def _done(self, name: str, snapshot: Snapshot | None) -> None:
+        self._in_flight.discard(name)
+        if snapshot is not None:
+            self._on_snapshot(snapshot)
+        if not self.paused:
+            interval = self.runners[name].backend.interval
+            self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
+
+    def poll_panes(self, panes: set[str]) -> None:
+        """A pane became visible: fetch its data now rather than at the next tick."""
+        for name, runner in self.runners.items():
+            if {p.key for p in runner.backend.panes} & panes:
+                self.poll(name)
+
+    def refresh_all(self) -> None:
+        for name in self.runners:
+            self.poll(name)
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if paused:
+            for timer in self._timers.values():
+                timer.stop()
+            self._timers.clear()
+        else:
+            self.refresh_all()
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        return frozenset(self._in_flight)

@@ -1,0 +1,3 @@
+from servedeck.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""Loads the config file: YAML -> `${ENV}` expansion -> typed models, with locations.
+
+PyYAML's node tree keeps the line and column of every key, so each validation error
+is reported at the key it concerns. Values that came from the environment are never
+echoed: messages name keys and variables, not values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from servedeck import secrets
+from servedeck.backends.base import Backend, BackendSettings
+from servedeck.backends.registry import UnknownBackendKind, load_kind
+from servedeck.config.errors import ConfigError, Problem
+from servedeck.config.model import ServedeckConfig
+
+ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_PATH = Path("~/.config/servedeck/config.yaml")
+EMBEDDED = "<embedded default>"
+
+Loc = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One configured backend target, validated by its kind's settings model."""
+
+    kind: str
+    backend_cls: type[Backend]
+    settings: BackendSettings
+    loc: Loc = ()  # where it stands in the file
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    source: str  # a path, or EMBEDDED
+    config: ServedeckConfig
+    targets: tuple[Target, ...]
+
+    def build_backends(self, context=None) -> list[Backend]:
+        return [t.backend_cls(t.settings, context) for t in self.targets if t.settings.enabled]
+
+
+def resolve_path(explicit: str | None) -> Path | None:
+    """--config, else $SERVEDECK_CONFIG, else ~/.config/servedeck/config.yaml if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SERVEDECK_CONFIG")
+    if env:
+        return Path(env)
+    default = DEFAULT_PATH.expanduser()
+    return default if default.exists() else None
+
+
+def load_config(explicit: str | None = None) -> LoadedConfig:
+    path = resolve_path(explicit)
+    if path is None:
+        return load_text(embedded_default_yaml(), EMBEDDED)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")])
+    return load_text(text, str(path))
+
+
+def embedded_default_yaml() -> str:
+    """Used when there is no config: the local Docker socket, a local Prometheus, local SLURM."""
+    lines = [
+        "backends:",
+        "  docker:",
+        "    - name: local",
+        "      url: unix:///var/run/docker.sock",
+        "  prometheus:",
+        "    - name: local",
+        "      url: http://127.0.0.1:9090",
+    ]
+    if shutil.which("squeue"):
+        lines += ["  slurm:", "    - name: local"]
+    return "\n".join(lines) + "\n"
+
+
+def load_text(text: str, source: str) -> LoadedConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
+
+    index = _NodeIndex(source)
+    if root is None:
+        data: Any = {}
+    else:
+        index.walk(root, ())
+        data = yaml.SafeLoader("").construct_document(root)
+    problems = list(index.problems)
+    if not isinstance(data, dict):
+        problems.append(Problem(source, 1, 1, "the config must be a mapping of sections"))
+        raise ConfigError(problems)
+
+    data = _expand_env(data, (), index, problems)
+    config = None
+    try:
+        config = ServedeckConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(index.problems_from(exc, ()))
+    raw_backends = data.get("backends")
+    targets = list(_validate_targets(raw_backends, index, problems)) if isinstance(raw_backends, dict) else []
+    if config is not None:
+        _check_references(config, targets, index, problems)
+    if problems or config is None:
+        raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
+    return LoadedConfig(source, config, tuple(targets))
+
+
+def _validate_targets(backends: dict, index: "_NodeIndex", problems: list[Problem]) -> Iterable[Target]:
+    names: dict[str, Loc] = {}
+    for kind, items in backends.items():
+        if not isinstance(items, list):
+            continue  # the top-level model reports the wrong type
+        base: Loc = ("backends", kind)
+        try:
+            cls = load_kind(kind)
+        except UnknownBackendKind as exc:
+            problems.append(index.problem(base, str(exc)))
+            continue
+        for i, item in enumerate(items):
+            loc = base + (i,)
+            if not isinstance(item, dict):
+                continue  # reported by the top-level model
+            try:
+                settings = cls.settings_model.model_validate(item)
+            except ValidationError as exc:
+                problems.extend(index.problems_from(exc, loc))
+                continue
+            if settings.name in names:
+                problems.append(index.problem(loc + ("name",), f"duplicate backend name {settings.name!r}"))
+                continue
+            names[settings.name] = loc
+            _register_secret_fields(settings)
+            yield Target(kind, cls, settings, loc)
+
+
+def _check_references(config, targets, index, problems) -> None:
+    """A target's `ssh:` must name a host in the ssh section."""
+    for target in targets:
+        ref = getattr(target.settings, "ssh", None)
+        if isinstance(ref, str) and ref not in config.ssh:
+            known = ", ".join(sorted(config.ssh)) or "none"
+            problems.append(index.problem(target.loc + ("ssh",), f"unknown ssh host {ref!r} (defined: {known})"))
+    for name, host in config.ssh.items():
+        if host.proxy_jump and host.proxy_jump not in config.ssh:
+            problems.append(index.problem(("ssh", name, "proxy_jump"), f"unknown ssh host {host.proxy_jump!r}"))
+
+
+def _register_secret_fields(settings: BackendSettings) -> None:
+    from pydantic import SecretStr
+
+    for field_name in type(settings).model_fields:
+        value = getattr(settings, field_name)
+        if isinstance(value, SecretStr):
+            secrets.register(value.get_secret_value())
+
+
+def _expand_env(value: Any, loc: Loc, index: "_NodeIndex", problems: list[Problem]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, loc + (k,), index, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, loc + (i,), index, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        var = match.group(1)
+        if var not in os.environ:
+            problems.append(index.problem(loc, f"environment variable {var} is not set (used by {_dotted(loc)})"))
+            return ""
+        env_value = os.environ[var]
+        if secrets.looks_secret(var):
+            secrets.register(env_value)
+        return env_value
+
+    return ENV_REF.sub(replace, value)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+class _NodeIndex:
+    """Line and column of every key (and list item) in the YAML, by its path."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.marks: dict[Loc, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+
+    def walk(self, node: yaml.Node, loc: Loc) -> None:
+        self.marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":int"):
+                    key = int(key)
+                mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key in seen:
+                    self.problems.append(Problem(self.source, *mark, f"duplicate key {key!r}"))
+                seen.add(key)
+                self.marks[loc + (key,)] = mark
+                self.walk(value_node, loc + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, loc + (i,))
+
+    def locate(self, loc: Loc) -> tuple[int, int]:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.marks:
+                return self.marks[loc[:end]]
+        return (1, 1)
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        return Problem(self.source, *self.locate(loc), message)
+
+    def problems_from(self, exc: ValidationError, prefix: Loc) -> list[Problem]:
+        out = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = prefix + tuple(err["loc"])
+            out.append(self.problem(loc, _phrase(err, loc)))
+        return out
+
+
+def _phrase(err: dict, loc: Loc) -> str:
+    """A pydantic error as an operator-facing sentence that never includes the value."""
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {loc[-1]!r} in {_dotted(loc[:-1])}"
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r} in {_dotted(loc[:-1])}"
+    return f"{_dotted(_real_loc(loc))}: {err['msg']}"
+
+
+def _real_loc(loc: Loc) -> Loc:
+    """Drop pydantic's union-member tags (e.g. 'float', 'list[str]') from a location."""
+    return tuple(p for p in loc if isinstance(p, int) or not (p.endswith("]") or p in _TYPE_TAGS))
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "function-after", "function-before", "lax-or-strict"}

@@ -1,0 +1,50 @@
+"""Keeps secrets that came from the environment off the screen and out of logs.
+
+Values expanded from `${VAR}` where VAR looks like a secret (token, password, key...)
+or that land in a secret-typed field are registered here; every message drawn or
+logged passes through `redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASS|PASSWORD|KEY|AUTH|CREDENTIAL|COOKIE|JWT)", re.I)
+MASK = "***"
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def looks_secret(env_name: str) -> bool:
+    return bool(SECRET_NAME.search(env_name))
+
+
+def register(value: str) -> None:
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    if not _secrets or not text:
+        return text
+    with _lock:
+        values = sorted(_secrets, key=len, reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks registered secrets in every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
