@@ -67,8 +67,9 @@ class ServedeckApp(App[int]):
         ],
     ]
 
-    def __init__(self, loaded, *, readonly: bool = False, fleet: Fleet | None = None):
+    def __init__(self, loaded, *, readonly: bool = False, fleet: Fleet | None = None, clock=time.time):
         super().__init__()
+        self.clock = clock  # what "now" is for ages; tests pin it
         self.loaded = loaded
         self.readonly = readonly
         self.fleet = fleet or Fleet.from_config(loaded)
@@ -151,7 +152,9 @@ class ServedeckApp(App[int]):
         self._render_pane_header(self.current_pane)
 
     def _render_status(self) -> None:
-        self.query_one(BackendStatusBar).show(self.snapshots, paused=self.poller.paused, readonly=self.readonly)
+        self.query_one(BackendStatusBar).show(
+            self.snapshots, paused=self.poller.paused, readonly=self.readonly, now=self.clock()
+        )
 
     def _render_backends_pane(self) -> None:
         rows = []
@@ -181,7 +184,7 @@ class ServedeckApp(App[int]):
         parts = [f"[b]{self.pane_title(key)}[/b]  {table.shown_count}/{table.total_count} rows"]
         if table.filter_text:
             parts.append(f"filter [reverse]{safe(table.filter_text)}[/reverse] (esc clears)")
-        now = time.time()
+        now = self.clock()
         for runner in self.fleet.runners:
             if key in {p.key for p in runner.backend.panes}:
                 state = self.snapshots[runner.name].state

@@ -50,5 +50,5 @@ class BackendStatusBar(Static):
 
     DEFAULT_CSS = ""
 
-    def show(self, snapshots: Mapping[str, Snapshot], *, paused: bool, readonly: bool) -> None:
-        self.update(render_states(snapshots, paused=paused, readonly=readonly))
+    def show(self, snapshots: Mapping[str, Snapshot], *, paused: bool, readonly: bool, now: float) -> None:
+        self.update(render_states(snapshots, paused=paused, readonly=readonly, now=now))

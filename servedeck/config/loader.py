@@ -77,14 +77,14 @@ def embedded_default_yaml() -> str:
     lines = [
         "backends:",
         "  docker:",
-        "    - name: local",
+        "    - name: local-docker",
         "      url: unix:///var/run/docker.sock",
         "  prometheus:",
-        "    - name: local",
+        "    - name: local-prometheus",
         "      url: http://127.0.0.1:9090",
     ]
     if shutil.which("squeue"):
-        lines += ["  slurm:", "    - name: local"]
+        lines += ["  slurm:", "    - name: local-slurm"]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +145,7 @@ def _validate_targets(backends: dict, index: "_NodeIndex", problems: list[Proble
                 problems.extend(index.problems_from(exc, loc))
                 continue
             if settings.name in names:
-                problems.append(index.problem(loc + ("name",), f"duplicate backend name {settings.name!r}"))
+                problems.append(index.problem(loc + ("name",), f"duplicate backend name {settings.name!r} (names are unique across kinds)"))
                 continue
             names[settings.name] = loc
             _register_secret_fields(settings)

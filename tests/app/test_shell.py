@@ -1,0 +1,245 @@
+"""Pilot tests: the cockpit shell driven with keys, over in-memory backends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import Static
+
+from fakes import Box, MemoryBackend
+from servedeck.app.main_app import ServedeckApp
+from servedeck.app.palette import CockpitCommands
+from servedeck.app.screens import ConfirmScreen, HelpScreen
+from servedeck.backends.base import BackendSettings
+from servedeck.backends.fleet import Fleet
+from servedeck.backends.runner import BackendRunner
+from servedeck.config import load_text
+from servedeck.widgets.status_bar import BackendStatusBar
+
+SIZE = (130, 32)
+
+
+def make_app(
+    config: str = "", *, readonly: bool = False, interval: float | None = None, rows=("a", "b"), clock=None
+):
+    loaded = load_text(config or "{}\n", "test.yaml")
+    backend = MemoryBackend(BackendSettings(name="mem", interval=interval), rows=rows)
+    runner = BackendRunner(backend, clock=clock) if clock else BackendRunner(backend)
+    extra = {"clock": clock} if clock else {}
+    app = ServedeckApp(loaded, readonly=readonly, fleet=Fleet([runner]), **extra)
+    return app, backend
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
+    """Wait for the app to reach a state, polling the UI loop (no fixed sleeps)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await pilot.pause(0.05)
+
+
+def status_text(app) -> str:
+    return str(app.query_one(BackendStatusBar).render())
+
+
+def header_text(app, pane: str) -> str:
+    return str(app.query_one(f"#pane-{pane} .pane-header", Static).render())
+
+
+async def test_number_keys_and_command_mode_switch_panes():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.pane_keys[:2] == ["backends", "containers"]
+        await pilot.press("2")
+        assert app.current_pane == "containers"
+        await pilot.press("1")
+        assert app.current_pane == "backends"
+        await pilot.press("colon", "c", "o", "enter")  # k9s-style alias
+        assert app.current_pane == "containers"
+        await pilot.press("colon", "b", "a", "c", "k")
+        await wait_for(pilot, lambda: app.query_one("#prompt")._suggestion == "backends")
+        await pilot.press("tab", "enter")  # completion fills the rest
+        assert app.current_pane == "backends"
+
+
+async def test_unknown_command_and_unfed_pane_are_reported_not_fatal():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon", *"jobs", "enter")
+        await pilot.press("colon", *"frobnicate", "enter")
+        messages = [n.message for n in app._notifications]
+        assert any("no configured backend feeds the jobs pane" in m for m in messages)
+        assert any("unknown command 'frobnicate'" in m for m in messages)
+        assert app.current_pane == "backends"
+
+
+async def test_filter_hides_rows_and_escape_clears_it():
+    app, _ = make_app("ui: {start_pane: containers}\n", rows=("alpha", "beta", "gamma"))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app._table("containers")
+        await wait_for(pilot, lambda: table.row_count == 3)
+        await pilot.press("slash", "e", "t")
+        assert table.row_count == 1 and table.selected()[1].id == "beta"
+        assert "filter" in header_text(app, "containers")
+        await pilot.press("enter")  # keep the filter, back to the table
+        assert table.row_count == 1
+        await pilot.press("escape")
+        assert table.row_count == 3
+
+
+async def test_help_lists_every_binding_of_the_pane_and_the_global_ones():
+    app, _ = make_app("ui: {start_pane: containers}\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {e.binding_id for e in app.screen.entries}
+        table = app._table("containers")
+        expected = {b.id for b in app.BINDINGS} | {b.id for b in table.BINDINGS}
+        assert expected <= listed
+        body = str(app.screen.query_one("#help-body", Static).render())
+        assert "Stop container" in body and "Quit" in body
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_readonly_disables_mutating_actions_and_refuses_them():
+    app, backend = make_app("ui: {start_pane: containers}\n", readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._table("containers").row_count == 2)
+        entries = {e.binding_id: e for e in app.help_entries()}
+        assert not entries["containers.container.stop"].enabled
+        assert entries["containers.container.stop"].why_disabled == "read-only"
+        assert entries["containers.container.inspect"].enabled  # read-only actions stay
+        app.request_row_action("containers", "container.stop")  # as the palette would
+        await pilot.pause(0.1)
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert backend.performed == []
+        assert any("refused in read-only mode" in n.message for n in app._notifications)
+        assert "READ-ONLY" in status_text(app)
+
+
+async def test_destructive_action_asks_first_and_runs_only_on_yes():
+    app, backend = make_app("ui: {start_pane: containers}\n")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app._table("containers")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert backend.performed == []
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: backend.performed == [("container.stop", "a")])
+        await wait_for(pilot, lambda: table.selected()[1].state == "exited")
+
+
+async def test_pause_stops_polling_and_refresh_forces_a_poll():
+    app, backend = make_app("ui: {start_pane: containers}\n", interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) >= 3)
+        await pilot.press("p")
+        await pilot.pause(0.2)  # let an in-flight poll land
+        paused_at = len(backend.polls)
+        await pilot.pause(0.5)
+        assert len(backend.polls) == paused_at
+        assert "PAUSED" in status_text(app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: len(backend.polls) > paused_at)
+
+
+async def test_ctrl_r_polls_now_even_with_a_long_interval():
+    app, backend = make_app(interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) == 1)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(backend.polls) == 2)
+
+
+async def test_hidden_panes_are_not_polled():
+    app, backend = make_app(interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) >= 2)
+        assert all(w == frozenset() for w in backend.polls)  # containers hidden: ping only
+        await pilot.press("2")
+        await wait_for(pilot, lambda: backend.polls[-1] == frozenset({"containers"}))
+
+
+async def test_a_backend_that_goes_down_shows_down_keeps_last_rows_and_recovers():
+    app, backend = make_app("ui: {start_pane: containers}\n", interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app._table("containers")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        backend.down = True
+        await wait_for(pilot, lambda: "down" in status_text(app))
+        assert "showing last data" in header_text(app, "containers")
+        assert table.row_count == 2
+        backend.down = False
+        await wait_for(pilot, lambda: "down" not in status_text(app))
+
+
+async def test_a_stuck_backend_does_not_stall_the_ui():
+    app, backend = make_app(interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) >= 1)
+        backend.gate.clear()  # the next poll blocks in its thread
+        await pilot.pause(0.3)
+        await pilot.press("2")
+        assert app.current_pane == "containers"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        backend.gate.set()
+
+
+async def test_keys_can_be_remapped_in_config():
+    config = "ui:\n  start_pane: containers\n  keys:\n    containers.container.stop: k\n    quit: ctrl+q\n"
+    app, backend = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._table("containers").row_count == 2)
+        await pilot.press("x")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n", "q")
+        assert app.is_running  # q no longer quits
+        await pilot.press("ctrl+q")
+    assert app.return_value == 0
+
+
+async def test_theme_from_config_and_unknown_theme_warns():
+    app, _ = make_app("ui: {theme: nord}\n")
+    async with app.run_test(size=SIZE):
+        assert app.theme == "nord"
+    app, _ = make_app("ui: {theme: no-such-theme}\n")
+    async with app.run_test(size=SIZE):
+        assert any("unknown theme 'no-such-theme'" in n.message for n in app._notifications)
+
+
+async def test_command_palette_offers_actions_on_the_selection():
+    app, _ = make_app("ui: {start_pane: containers}\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._table("containers").row_count == 2)
+        provider = CockpitCommands(app.screen)
+        titles = [t for t, _, _ in provider._commands()]
+        assert "Stop container: a (mem)" in titles
+        assert "Go to Backends" in titles
+
+
+async def test_control_sequences_in_rows_are_not_drawn():
+    app, backend = make_app("ui: {start_pane: containers}\n")
+    backend.rows["a"] = Box("a", "running", "\x1b]0;pwned\x07safe\x1b[2Jtext")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app._table("containers")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        cell = table.get_row("mem\x1fa")[2]
+        assert str(cell) == "safetext"
+
+
+async def test_q_quits_cleanly():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+    assert app.return_value == 0
