@@ -150,6 +150,7 @@ class ServedeckApp(App[int]):
         """Ages in the header and pane headers move even when nothing is polled."""
         self._render_status()
         self._render_pane_header(self.current_pane)
+        self._table(self.current_pane).refresh_relative()
 
     def _render_status(self) -> None:
         self.query_one(BackendStatusBar).show(

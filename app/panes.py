@@ -16,8 +16,8 @@ BACKENDS_PANE = PaneSpec(
         Column("since_at", "Since"),
         Column("latency_ms", "Latency"),
         Column("polled_panes", "Polling"),
-        Column("message", "Message"),
-        Column("hint", "Hint"),
+        Column("message", "Message", width=60),
+        Column("hint", "Hint", width=48),
     ),
     row_key="name",
 )

@@ -39,7 +39,9 @@ class ResourceTable(DataTable):
         self.spec = spec
         self.filter_text = ""
         self._rows: dict[str, tuple[str, Any]] = {}  # key -> (backend, row) currently shown
+        self._cells: dict[str, list] = {}  # key -> rendered cells currently shown
         self._all: list[tuple[str, Any]] = []
+        self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
 
     def on_mount(self) -> None:
         for col in self.spec.columns:
@@ -73,15 +75,33 @@ class ResourceTable(DataTable):
                 wanted[self.row_id(backend, row)] = (backend, row, cells)
         for key in [k for k in self._rows if k not in wanted]:
             self.remove_row(key)
-            del self._rows[key]
+            del self._rows[key], self._cells[key]
         for key, (backend, row, cells) in wanted.items():
-            old = self._rows.get(key)
+            old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
-            elif old[1] != row:
-                for col, cell in zip(self.spec.columns, cells):
-                    self.update_cell(key, col.key, cell)
+            else:
+                self._update_changed(key, old, cells)
             self._rows[key] = (backend, row)
+            self._cells[key] = cells
+
+    def _update_changed(self, key: str, old: list, cells: list) -> None:
+        for col, before, after in zip(self.spec.columns, old, cells):
+            if str(before) != str(after) or getattr(before, "style", None) != getattr(after, "style", None):
+                self.update_cell(key, col.key, after, update_width=True)
+
+    def refresh_relative(self) -> None:
+        """Re-render the columns that show ages (`*_at`): they change with the clock alone."""
+        if not self._relative:
+            return
+        for key, (backend, row) in self._rows.items():
+            old = self._cells[key]
+            cells = list(old)
+            for i in self._relative:
+                col = self.spec.columns[i]
+                cells[i] = render_cell(col.key, getattr(row, col.key, None))
+            self._update_changed(key, old, cells)
+            self._cells[key] = cells
 
     @property
     def shown_count(self) -> int:

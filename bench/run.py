@@ -1,0 +1,104 @@
+"""servedeck's benchmark suite: one command, JSON results.
+
+    .venv/bin/python bench/run.py [--lab DIR] [--repeat N] [--out FILE]
+
+Starts the local lab (unless --lab names a running one), measures, writes JSON to
+bench/results/<time>.json (or --out) and prints a summary. Later issues add measures to
+MEASURES; each returns a dict of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from firstframe import MINIMAL_APP, first_frame_seconds  # noqa: E402
+
+PY = sys.executable
+SERVEDECK = [PY, "-m", "servedeck"]
+
+
+def summary(samples: list[float]) -> dict:
+    return {
+        "median_s": round(statistics.median(samples), 4),
+        "min_s": round(min(samples), 4),
+        "max_s": round(max(samples), 4),
+        "samples": [round(s, 4) for s in samples],
+    }
+
+
+def measure_first_frame(config: Path, repeat: int) -> dict:
+    """servedeck on the lab config vs a minimal Textual app, same pty, same run."""
+    servedeck, minimal = [], []
+    for _ in range(repeat):  # interleaved so both see the same machine load
+        minimal.append(first_frame_seconds([PY, "-c", MINIMAL_APP], b"MINIMAL-FIRST-FRAME"))
+        servedeck.append(first_frame_seconds(SERVEDECK + ["--config", str(config)], b"Backends"))
+    s, m = summary(servedeck), summary(minimal)
+    return {"servedeck": s, "minimal_textual_app": m, "ratio_median": round(s["median_s"] / m["median_s"], 2)}
+
+
+def measure_status_json(config: Path, repeat: int) -> dict:
+    samples, codes = [], set()
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = subprocess.run(SERVEDECK + ["status", "--json", "--config", str(config)], capture_output=True, text=True)
+        samples.append(time.perf_counter() - started)
+        codes.add(result.returncode)
+    backends = json.loads(result.stdout)["backends"]
+    return {**summary(samples), "exit_codes": sorted(codes),
+            "backends": {b["name"]: b["state"] for b in backends}}
+
+
+MEASURES: dict[str, Callable[[Path, int], dict]] = {
+    "first_frame": measure_first_frame,
+    "status_json": measure_status_json,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", help="use a running lab in DIR instead of starting one")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", nargs="*", choices=sorted(MEASURES))
+    parser.add_argument("--out")
+    args = parser.parse_args()
+
+    started_lab = None
+    if args.lab:
+        lab_dir = Path(args.lab)
+    else:
+        lab_dir = Path(tempfile.mkdtemp(prefix="servedeck-bench-lab-"))
+        subprocess.run(SERVEDECK + ["lab", "up", "--dir", str(lab_dir)], check=True, stdout=subprocess.DEVNULL)
+        started_lab = lab_dir
+    config = lab_dir / "servedeck.yaml"
+    results = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+        "measures": {},
+    }
+    try:
+        for name in args.only or MEASURES:
+            print(f"measuring {name}…", file=sys.stderr)
+            results["measures"][name] = MEASURES[name](config, args.repeat)
+    finally:
+        if started_lab:
+            subprocess.run(SERVEDECK + ["lab", "down", "--dir", str(started_lab)], stdout=subprocess.DEVNULL)
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results["measures"], indent=2))
+    print(f"results: {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
