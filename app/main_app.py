@@ -289,7 +289,7 @@ class ServedeckApp(App[int]):
             for binding in bindings:
                 if not isinstance(binding, Binding):
                     continue
-                keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+                keys = self._keys_display(binding, keymap)
                 enabled, why = True, ""
                 if binding.action.startswith("row_action("):
                     action_id = binding.action[len("row_action('"):-2]
@@ -301,6 +301,16 @@ class ServedeckApp(App[int]):
                 entries.append(HelpEntry(self.pane_title(self.current_pane), "ctrl+p", action.title, action.id, enabled, why))
         entries.append(HelpEntry("global", "ctrl+p", "Command palette", "command_palette", True))
         return entries
+
+    def _keys_display(self, binding: Binding, keymap: dict) -> str:
+        """Every key of a binding (after remapping) as the footer shows keys: `?`, `^r`."""
+        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+        shown = []
+        for key in keys.split(","):
+            key = key.strip()
+            single = Binding(key, binding.action, key_display=binding.key_display if key == binding.key else None)
+            shown.append(self.get_key_display(single))
+        return " ".join(shown)
 
     # -- row actions ------------------------------------------------------------------
 

@@ -1,0 +1,48 @@
+"""DIR/servedeck.yaml: the cockpit's config pointing at everything the lab runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from servedeck.lab.state import LabError, LabInfo
+
+HEADER = """\
+# Written by `servedeck lab up` for the lab in {dir}.
+# Open the cockpit on it:  servedeck --config {path}
+# Stop the lab:            servedeck lab down --dir {dir}
+"""
+
+
+def render(info: LabInfo) -> str:
+    backends: dict[str, list[dict[str, Any]]] = {}
+    data: dict[str, Any] = {"readonly": False}
+    if info.docker_url:
+        backends["docker"] = [{"name": "lab-docker", "url": info.docker_url}]
+    if info.prometheus_url:
+        backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url}]
+    if info.router_url:
+        backends["router"] = [{"name": "lab-router", "url": info.router_url}]
+    if info.slurm and info.ssh:
+        data["ssh"] = {"lab": {
+            "hostname": info.ssh.host, "port": info.ssh.port, "user": info.ssh.user,
+            "key_file": info.ssh.key_file, "known_hosts": info.ssh.known_hosts,
+            "accept_new_host_key": False,
+        }}
+        backends["slurm"] = [{"name": "lab-slurm", "ssh": "lab"}]
+    elif info.slurm and info.slurm_conf is None:
+        backends["slurm"] = [{"name": "lab-slurm"}]  # a reused controller answers locally
+    data["backends"] = backends
+    return HEADER.format(dir=info.dir, path=info.config_path) + yaml.safe_dump(data, sort_keys=False)
+
+
+def write(info: LabInfo) -> None:
+    """Writes the file and proves it loads; a lab that writes a broken config is a bug."""
+    from servedeck.config import ConfigError, load_config
+
+    info.config_path.write_text(render(info))
+    try:
+        load_config(str(info.config_path))
+    except ConfigError as exc:
+        raise LabError(f"the lab wrote a config that does not load: {exc}") from None

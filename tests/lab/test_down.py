@@ -1,0 +1,29 @@
+"""`lab down` stops exactly what `lab up` started: no pid and no listening port survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servedeck.lab.manager import down, status, up
+from servedeck.lab.ports import listening_ports
+from servedeck.lab.procs import start_time
+from servedeck.lab.services.base import LabPorts
+from servedeck.lab.state import LabError
+
+pytestmark = pytest.mark.integration
+
+
+def test_down_leaves_no_process_and_no_port(tmp_path: Path) -> None:
+    """A second, fleet-only lab on its own ports (the session lab keeps the defaults)."""
+    ports = LabPorts(router=29100, router_metrics=29101, worker_base=30100, dcgm=9410)
+    info = up(tmp_path, workers=1, gpus=1, ports=ports, log=lambda _: None, services="fleet")
+    owned = info.owned()
+    assert {s.name for s in owned} == {"worker-0", "router", "dcgm"}
+    assert {29100, 29101, 30100, 9410} <= listening_ports()
+    down(tmp_path, log=lambda _: None)
+    assert [s.name for s in owned if start_time(s.pid) is not None] == []
+    assert not ({29100, 29101, 30100, 9410} & listening_ports())
+    with pytest.raises(LabError, match="no lab recorded"):
+        status(tmp_path)
