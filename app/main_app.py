@@ -7,7 +7,6 @@ routes keys to actions. Everything else lives in its own module.
 from __future__ import annotations
 
 import time
-from functools import partial
 from importlib.resources import files
 from typing import Any
 
@@ -19,13 +18,15 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from servedeck.app import panes as pane_catalog
 from servedeck.app.palette import CockpitCommands
 from servedeck.app.poller import PollScheduler
-from servedeck.app.screens import ConfirmScreen, HelpEntry, HelpScreen
-from servedeck.backends.base import Action, Health, PaneSpec, Snapshot, find_action
+from servedeck.app.row_actions import RowActions
+from servedeck.app.screens import HelpEntry, HelpScreen
+from servedeck.backends.base import Action, Health, PaneSpec, Snapshot
 from servedeck.backends.fleet import Fleet
 from servedeck.backends.runner import merge_rows
 from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 from servedeck.widgets.prompt_line import PromptLine
+from servedeck.widgets.panes import discover as discover_pane_bodies
 from servedeck.widgets.resource_table import ResourceTable, table_class_for
 from servedeck.widgets.status_bar import BackendStatusBar
 
@@ -48,7 +49,7 @@ class PaneView(Vertical):
         self.query_one(".pane-header", Static).update(text)
 
 
-class ServedeckApp(App[int]):
+class ServedeckApp(RowActions, App[int]):
     TITLE = "servedeck"
     CSS_PATH = str(STYLES)
     COMMANDS = App.COMMANDS | {CockpitCommands}
@@ -74,7 +75,8 @@ class ServedeckApp(App[int]):
         self.readonly = readonly
         self.fleet = fleet or Fleet.from_config(loaded)
         self.snapshots: dict[str, Snapshot] = {r.name: r.snapshot for r in self.fleet.runners}
-        self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **self.fleet.pane_specs()}
+        self.bodies, always = discover_pane_bodies()
+        self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **always, **self.fleet.pane_specs()}
         self.pane_keys = pane_catalog.ordered(set(self.specs))
         self.current_pane = self._start_pane()
         self.poller = PollScheduler(self, self.fleet.runners, self.visible_panes, self.on_snapshot)
@@ -95,6 +97,9 @@ class ServedeckApp(App[int]):
             for action in runner.backend.actions:
                 if action.pane == key:
                     actions.setdefault(action.id, action)
+        factory = self.bodies.get(key)
+        if factory is not None:
+            return factory(self.specs[key], tuple(actions.values()), id=f"table-{key}")
         return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
 
     def _start_pane(self) -> str:
@@ -128,7 +133,7 @@ class ServedeckApp(App[int]):
     def binding_ids(self) -> set[str]:
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         for key in self.pane_keys:
-            table = self.query_one(f"#table-{key}", ResourceTable)
+            table = self._table(key)
             ids |= {b.id for b in table.BINDINGS if isinstance(b, Binding) and b.id}
         return ids
 
@@ -198,7 +203,8 @@ class ServedeckApp(App[int]):
     # -- panes ------------------------------------------------------------------------
 
     def _table(self, key: str) -> ResourceTable:
-        return self.query_one(f"#table-{key}", ResourceTable)
+        """The body of a pane: a ResourceTable or a custom body with the same surface."""
+        return self.query_one(f"#table-{key}")
 
     def pane_title(self, key: str) -> str:
         return self.specs[key].title if key in self.specs else key
@@ -311,84 +317,6 @@ class ServedeckApp(App[int]):
             single = Binding(key, binding.action, key_display=binding.key_display if key == binding.key else None)
             shown.append(self.get_key_display(single))
         return " ".join(shown)
-
-    # -- row actions ------------------------------------------------------------------
-
-    def selected_entry(self, pane: str) -> tuple[str, Any] | None:
-        if pane not in self.specs:
-            return None
-        return self._table(pane).selected()
-
-    def selection_actions(self) -> list[tuple[str, str, Action, str]]:
-        pane = self.current_pane
-        entry = self.selected_entry(pane)
-        if entry is None:
-            return []
-        backend, row = entry
-        label = f"{getattr(row, self.specs[pane].row_key, '?')} ({backend})"
-        return [(pane, self.pane_title(pane), a, safe(label)) for a in self._table(pane).pane_actions]
-
-    def _action_state(self, pane: str, action_id: str) -> tuple[bool, str]:
-        action = next((a for a in self._table(pane).pane_actions if a.id == action_id), None)
-        if action is None:
-            return False, "not offered here"
-        if self.readonly and action.mutating:
-            return False, "read-only"
-        entry = self.selected_entry(pane)
-        if entry is None:
-            return False, "no row selected"
-        runner = self.fleet.by_name(entry[0])
-        if runner is None or find_action(type(runner.backend), action_id) is None:
-            return False, "not supported by this row's backend"
-        return True, ""
-
-    def action_allowed(self, pane: str, action_id: str, entry) -> bool | None:
-        """For check_action: None greys the binding out (shown disabled), True enables it."""
-        enabled, _ = self._action_state(pane, action_id)
-        return True if enabled else None
-
-    def on_resource_table_action_requested(self, event: ResourceTable.ActionRequested) -> None:
-        self.request_row_action(event.pane, event.action_id)
-
-    def request_row_action(self, pane: str, action_id: str) -> None:
-        entry = self.selected_entry(pane)
-        action = next((a for a in self._table(pane).pane_actions if a.id == action_id), None)
-        if entry is None or action is None:
-            self.notify("nothing selected", severity="warning")
-            return
-        if self.readonly and action.mutating:
-            self.notify(f"refused in read-only mode: {action.title.lower()}", severity="warning")
-            return
-        backend, row = entry
-        label = safe(getattr(row, self.specs[pane].row_key, "?"))
-        if action.confirm:
-            question = f"{action.title} [b]{label}[/b] on {safe(backend)}?"
-            self.push_screen(ConfirmScreen(question), partial(self._confirmed, backend, action, row, label))
-        else:
-            self._run_row_action(backend, action, row, label)
-
-    def _confirmed(self, backend: str, action: Action, row: Any, label: str, answer: bool | None) -> None:
-        if answer:
-            self._run_row_action(backend, action, row, label)
-        else:
-            self.notify(f"{action.title.lower()} {label}: cancelled")
-
-    def _run_row_action(self, backend: str, action: Action, row: Any, label: str) -> None:
-        runner = self.fleet.by_name(backend)
-        if runner is None:
-            return
-        self.notify(f"{action.title} {label}…", timeout=2)
-
-        def work() -> None:
-            result = runner.perform(action.id, row, readonly=self.readonly)
-            self.call_from_thread(self._action_done, backend, action, label, result)
-
-        self.run_worker(work, thread=True, group=f"action:{backend}", exit_on_error=False)
-
-    def _action_done(self, backend: str, action: Action, label: str, result) -> None:
-        severity = "information" if result.ok else "error"
-        self.notify(f"{action.title} {label}: {safe(result.message)}", severity=severity)
-        self.poller.poll(backend)
 
     # -- shutdown ---------------------------------------------------------------------
 

@@ -89,3 +89,52 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class TextScreen(ModalScreen[None]):
+    """A scrollable block of already-sanitised text: details, descriptions."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="text.close")]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text = title
+        self.body = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(Text(self.title_text, style="bold"))
+            with VerticalScroll():
+                yield Static(Text(self.body), id="text-body")
+            yield Static(Text("esc closes", style="dim"))
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
+
+
+class ValueScreen(ModalScreen["str | None"]):
+    """Asks for one value (a worker URL, a replica count) before an action runs."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="value.cancel")]
+
+    def __init__(self, prompt: str):
+        super().__init__()
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        with Vertical(id="confirm-box"):
+            yield Static(self.prompt, id="confirm-question")
+            yield Input(id="value-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#value-input").focus()
+
+    def on_input_submitted(self, event) -> None:
+        event.stop()
+        value = event.value.strip()
+        self.dismiss(value or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

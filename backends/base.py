@@ -46,12 +46,39 @@ class Action:
     mutating: bool = True  # refused in --readonly
     confirm: bool = False  # asks before it runs
     key: str = ""  # default key in the pane (remappable by binding id "<pane>.<id>")
+    needs_row: bool = True  # False: acts on the pane/backend, not on a selected row
+    prompt: str = ""  # non-empty: ask the operator for a value first (passed as `value`)
+
+
+@dataclass(frozen=True)
+class ShowText:
+    """Follow-up: show a block of text (details, `scontrol show job`...) in a viewer."""
+
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RunInteractive:
+    """Follow-up: suspend the cockpit and run an interactive command (a shell), then return."""
+
+    argv: tuple[str, ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class OpenLog:
+    """Follow-up: open a log source in the logs pane (the source type lives with the logs)."""
+
+    source: Any
+    title: str = ""
 
 
 @dataclass(frozen=True)
 class ActionResult:
     ok: bool
     message: str
+    follow_up: Any = None  # ShowText | RunInteractive | OpenLog | None
 
 
 @dataclass(frozen=True)
@@ -146,8 +173,9 @@ class Backend(ABC):
         `PartialPoll` when some panes failed but others succeeded.
         """
 
-    def perform(self, action_id: str, row: Any) -> ActionResult:
-        """Blocking. Run one of `actions` on a row; subclasses override."""
+    def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        """Blocking. Run one of `actions` on a row (None for `needs_row=False` actions);
+        `value` is what the operator typed for actions with a `prompt`."""
         return ActionResult(False, f"{self.kind} backend cannot {action_id}")
 
     def close(self) -> None:

@@ -84,7 +84,7 @@ class BackendRunner:
         since = self._state.since if health == self._state.health else self._clock()
         self._state = BackendState(health, message, since=since, latency_ms=latency, hint=hint)
 
-    def perform(self, action_id: str, row, *, readonly: bool) -> ActionResult:
+    def perform(self, action_id: str, row, *, readonly: bool, value: str | None = None) -> ActionResult:
         """Blocking. Run an action, refusing mutating ones in read-only mode."""
         action = find_action(type(self.backend), action_id)
         if action is None:
@@ -92,7 +92,9 @@ class BackendRunner:
         if readonly and action.mutating:
             return ActionResult(False, f"refused: {action.title.lower()} changes state (read-only mode)")
         try:
-            return self.backend.perform(action_id, row)
+            if value is None:
+                return self.backend.perform(action_id, row)
+            return self.backend.perform(action_id, row, value)
         except BackendError as exc:
             return ActionResult(False, exc.message)
         except Exception as exc:

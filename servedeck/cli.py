@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--dir", default=".lab", help="lab state directory (default: ./.lab)")
     lab.add_argument("--workers", type=int, default=2, help="stand-in SGLang workers (up)")
     lab.add_argument("--gpus", type=int, default=4, help="stand-in GPUs on the DCGM exporter (up)")
+
+    from servedeck.verbs import register_all
+
+    register_all(sub, parent)
     return parser
 
 
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_backends()
         if args.verb == "lab":
             return cmd_lab(args)
+        if getattr(args, "handler", None) is not None:
+            return args.handler(args)
         return cmd_cockpit(config_path, readonly=args.readonly)
     except KeyboardInterrupt:
         return 130

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from servedeck.backends.base import (
-    Action, ActionResult, Backend, BackendError, BackendSettings, Column, PaneSpec, Rows,
+    Action, ActionResult, Backend, BackendError, BackendSettings, Column, PaneSpec, Rows, ShowText,
 )
 
 
@@ -30,6 +30,8 @@ class MemoryBackend(Backend):
         Action("container.stop", "Stop container", "containers", mutating=True, confirm=True, key="x"),
         Action("container.start", "Start container", "containers", mutating=True, key="s"),
         Action("container.inspect", "Inspect container", "containers", mutating=False, key="i"),
+        Action("container.create", "Create container", "containers", key="n", needs_row=False,
+               prompt="Name of the new container:"),
     )
 
     def __init__(self, settings: BackendSettings, context=None, rows=("a", "b")):
@@ -48,8 +50,14 @@ class MemoryBackend(Backend):
             raise BackendError("memory store unreachable", hint="bring it back")
         return {"containers": tuple(self.rows.values())} if "containers" in wanted else {}
 
-    def perform(self, action_id: str, row) -> ActionResult:
+    def perform(self, action_id: str, row, value=None) -> ActionResult:
+        if action_id == "container.create":
+            self.performed.append((action_id, value))
+            self.rows[value] = Box(value, "created")
+            return ActionResult(True, f"created {value}")
         self.performed.append((action_id, row.id))
+        if action_id == "container.inspect":
+            return ActionResult(True, "", follow_up=ShowText(f"container {row.id}", f"state: {row.state}\x1b[2J\nnote: {row.note}"))
         if action_id == "container.stop":
             self.rows[row.id] = replace(self.rows[row.id], state="exited")
         elif action_id == "container.start":

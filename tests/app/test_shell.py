@@ -243,3 +243,34 @@ async def test_q_quits_cleanly():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("q")
     assert app.return_value == 0
+
+
+async def test_details_follow_up_opens_a_viewer_with_clean_text():
+    app, backend = make_app("ui: {start_pane: containers}\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._table("containers").row_count == 2)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TextScreen")
+        body = str(app.screen.query_one("#text-body", Static).render())
+        assert "state: running" in body and "\x1b" not in body
+        await pilot.press("escape")
+        assert type(app.screen).__name__ != "TextScreen"
+
+
+async def test_a_prompted_action_without_a_row_asks_for_its_value():
+    app, backend = make_app("ui: {start_pane: containers}\n", rows=())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) >= 1)
+        await pilot.press("n")
+        assert type(app.screen).__name__ == "ValueScreen"
+        await pilot.press(*"zed", "enter")
+        await wait_for(pilot, lambda: backend.performed == [("container.create", "zed")])
+        await wait_for(pilot, lambda: app._table("containers").row_count == 1)
+
+
+async def test_a_prompted_action_is_refused_in_readonly_before_asking():
+    app, backend = make_app("ui: {start_pane: containers}\n", readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        assert type(app.screen).__name__ != "ValueScreen"
+        assert backend.performed == []

@@ -1,0 +1,31 @@
+"""Custom pane bodies, one module each, found by listing this package.
+
+By default a pane is a `ResourceTable` of its rows. A module here can replace that for
+some pane keys by defining `PANE_BODIES = {pane_key: factory}` where
+`factory(spec, actions, id=...)` returns a widget with the `ResourceTable` surface
+(`show`, `set_filter`, `filter_text`, `selected`, `refresh_relative`, `shown_count`,
+`total_count`, `pane_actions`, `spec`). `ALWAYS_PANES = {pane_key: PaneSpec}` adds panes
+that exist without a backend feeding them (the logs pane).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+from typing import Any, Callable
+
+from servedeck.backends.base import PaneSpec
+
+BodyFactory = Callable[..., Any]
+
+
+@lru_cache(maxsize=1)
+def discover() -> tuple[dict[str, BodyFactory], dict[str, PaneSpec]]:
+    bodies: dict[str, BodyFactory] = {}
+    always: dict[str, PaneSpec] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        bodies.update(getattr(module, "PANE_BODIES", {}))
+        always.update(getattr(module, "ALWAYS_PANES", {}))
+    return bodies, always
