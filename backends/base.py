@@ -148,6 +148,7 @@ class Backend(ABC):
     default_interval: ClassVar[float] = 5.0
     panes: ClassVar[tuple[PaneSpec, ...]] = ()
     actions: ClassVar[tuple[Action, ...]] = ()
+    log_kinds: ClassVar[tuple[str, ...]] = ()  # kinds of log source it can build (see logsources)
 
     def __init__(self, settings: BackendSettings, context: "BackendContext | None" = None):
         self.settings = settings
@@ -177,6 +178,10 @@ class Backend(ABC):
         """Blocking. Run one of `actions` on a row (None for `needs_row=False` actions);
         `value` is what the operator typed for actions with a `prompt`."""
         return ActionResult(False, f"{self.kind} backend cannot {action_id}")
+
+    def log_source(self, kind: str, name: str):
+        """A `LogSource` for `kind/name` if this backend has it, else None (blocking)."""
+        return None
 
     def close(self) -> None:
         """Release connections. Called on shutdown."""

@@ -12,6 +12,7 @@ import pytest
 
 from servedeck.lab.manager import down, up
 from servedeck.lab.state import LabError, LabInfo
+from support import lab_ports
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +20,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
     lab_dir = tmp_path_factory.mktemp("lab")
     lines: list[str] = []
     try:
-        info = up(lab_dir, workers=2, gpus=4, log=lines.append)
+        info = up(lab_dir, workers=2, gpus=4, ports=lab_ports(), log=lines.append)
     except LabError as exc:
         pytest.fail(f"the local lab did not start: {exc}", pytrace=False)
     missing = [what for what, value in [

@@ -29,6 +29,10 @@ class LabPorts:
     slurmctld: int = 6817
     slurmd: int = 6818
 
+    def shifted(self, offset: int) -> "LabPorts":
+        """The same layout moved by `offset`, so several labs can run side by side."""
+        return LabPorts(**{name: port + offset for name, port in vars(self).items()})
+
 
 @dataclass
 class Context:

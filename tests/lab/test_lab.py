@@ -17,7 +17,8 @@ import pytest
 
 from servedeck.config import load_config
 from servedeck.lab.manager import status, up
-from servedeck.lab.services.base import LabPorts
+from servedeck.lab.services.base import LabPorts  # noqa: F401
+from support import lab_ports
 from servedeck.lab.state import LabError, LabInfo
 
 pytestmark = pytest.mark.integration
@@ -123,7 +124,7 @@ def test_a_taken_port_is_reported_not_fought_over(tmp_path: Path) -> None:
         holder.listen()
         taken = holder.getsockname()[1]
         with pytest.raises(LabError, match=rf"{taken} \(router\)"):
-            up(tmp_path / "other", ports=LabPorts(router=taken), log=lambda _: None)
+            up(tmp_path / "other", ports=lab_ports().__class__(**{**vars(lab_ports()), "router": taken}), log=lambda _: None)
     assert not (tmp_path / "other" / "lab.json").exists()
 
 
