@@ -34,8 +34,17 @@ class PollScheduler:
         self.paused = False
 
     def start(self) -> None:
-        for name in self.runners:
+        for name, runner in self.runners.items():
+            runner.backend.wake = lambda name=name: self._wake(name)
             self.poll(name)
+
+    def _wake(self, name: str) -> None:
+        """From any thread: an event-driven backend has news; poll it on the UI loop."""
+        try:
+            self.app.call_from_thread(self.poll, name)
+        except RuntimeError:  # already on the UI loop, or the app is shutting down
+            if self.app.is_running:
+                self.app.call_later(self.poll, name)
 
     def wanted(self, runner: BackendRunner) -> frozenset[str]:
         return frozenset({p.key for p in runner.backend.panes} & self._visible())

@@ -10,6 +10,7 @@ from typing import Any
 from servedeck.app.screens import ConfirmScreen, TextScreen, ValueScreen
 from servedeck.backends.base import Action, ActionResult, OpenLog, RunInteractive, ShowText, find_action
 from servedeck.text import safe, strip_control
+from servedeck.widgets.panes import FOLLOW_UPS
 from servedeck.widgets.resource_table import ResourceTable
 
 
@@ -143,6 +144,8 @@ class RowActions:
             self.run_interactive(request)
         elif isinstance(request, OpenLog):
             self.open_log(request)
+        elif type(request) in FOLLOW_UPS:
+            FOLLOW_UPS[type(request)](self, request)
         else:
             self.notify(f"cannot show a {type(request).__name__}", severity="error")
 

@@ -13,7 +13,7 @@ import enum
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,6 +153,12 @@ class Backend(ABC):
     def __init__(self, settings: BackendSettings, context: "BackendContext | None" = None):
         self.settings = settings
         self.context = context or BackendContext()
+        self.wake: "Callable[[], None] | None" = None  # set by whoever schedules polls
+
+    def request_poll(self) -> None:
+        """Ask for a poll soon (any thread): an event said something changed."""
+        if self.wake is not None:
+            self.wake()
 
     @property
     def name(self) -> str:

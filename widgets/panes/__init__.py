@@ -5,7 +5,8 @@ some pane keys by defining `PANE_BODIES = {pane_key: factory}` where
 `factory(spec, actions, id=...)` returns a widget with the `ResourceTable` surface
 (`show`, `set_filter`, `filter_text`, `selected`, `refresh_relative`, `shown_count`,
 `total_count`, `pane_actions`, `spec`). `ALWAYS_PANES = {pane_key: PaneSpec}` adds panes
-that exist without a backend feeding them (the logs pane).
+that exist without a backend feeding them (the logs pane). `FOLLOW_UPS = {type: handler}`
+shows an action's follow-up of a new type: `handler(app, request)` on the UI loop.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ BodyFactory = Callable[..., Any]
 def discover() -> tuple[dict[str, BodyFactory], dict[str, PaneSpec]]:
     bodies: dict[str, BodyFactory] = {}
     always: dict[str, PaneSpec] = {}
+    FOLLOW_UPS.clear()
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         bodies.update(getattr(module, "PANE_BODIES", {}))
         always.update(getattr(module, "ALWAYS_PANES", {}))
+        FOLLOW_UPS.update(getattr(module, "FOLLOW_UPS", {}))
     return bodies, always
+
+
+FOLLOW_UPS: dict[type, Callable[[Any, Any], None]] = {}
