@@ -187,7 +187,7 @@ class ServedeckApp(RowActions, App[int]):
 
     def _render_pane_header(self, key: str) -> None:
         table = self._table(key)
-        parts = [f"[b]{self.pane_title(key)}[/b]  {table.shown_count}/{table.total_count} rows"]
+        parts = [f"[b]{self.pane_title(key)}[/b] · {table.shown_count}/{table.total_count} rows"]
         if table.filter_text:
             parts.append(f"filter [reverse]{safe(table.filter_text)}[/reverse] (esc clears)")
         now = self.clock()
@@ -198,7 +198,7 @@ class ServedeckApp(RowActions, App[int]):
                     parts.append(f"[red]{safe(runner.name)} down {human_duration(now - state.since)}: showing last data[/red]")
                 elif state.health is Health.DEGRADED:
                     parts.append(f"[yellow]{safe(runner.name)} degraded: {safe(state.message, 80)}[/yellow]")
-        self.query_one(f"#pane-{key}", PaneView).set_header("  │  ".join(parts))
+        self.query_one(f"#pane-{key}", PaneView).set_header(" │ ".join(parts))
 
     # -- panes ------------------------------------------------------------------------
 
