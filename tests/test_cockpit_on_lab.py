@@ -1,0 +1,58 @@
+"""The foundation's promise end to end: on the lab, status --json and the cockpit show
+every backend live."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from servedeck.app.main_app import ServedeckApp
+from servedeck.config import load_config
+
+pytestmark = pytest.mark.integration
+
+
+def status_json(lab) -> tuple[int, dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "servedeck", "status", "--json", "--config", str(lab.config_path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ},
+    )
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_status_json_reports_the_lab(lab):
+    for _ in range(30):  # Prometheus discovers its scrape targets a few seconds after start
+        code, doc = status_json(lab)
+        if doc.get("targets") and all(t["health"] == "up" for t in doc["targets"]):
+            break
+        time.sleep(1)
+    assert code == 0, doc["backends"]
+    assert {"docker", "prometheus", "router", "slurm"} <= {b["kind"] for b in doc["backends"]}
+    assert all(b["state"] == "ok" for b in doc["backends"]), doc["backends"]
+    urls = sorted(w["url"] for w in doc["workers"])
+    assert urls == sorted(lab.worker_urls)
+    assert {t["health"] for t in doc["targets"]} == {"up"}
+
+
+async def test_cockpit_shows_live_backend_states_on_the_lab(lab):
+    app = ServedeckApp(load_config(str(lab.config_path)))
+    async with app.run_test(size=(140, 30)) as pilot:
+        async def all_ok() -> bool:
+            return all(s.state.health.value == "ok" for s in app.snapshots.values())
+
+        for _ in range(200):
+            if await all_ok():
+                break
+            await pilot.pause(0.1)
+        assert await all_ok(), {n: s.state for n, s in app.snapshots.items()}
+        await pilot.press("colon", *"workers", "enter")
+        for _ in range(100):
+            if app._table("workers").row_count == len(lab.worker_urls):
+                break
+            await pilot.pause(0.1)
+        assert app._table("workers").row_count == len(lab.worker_urls)
