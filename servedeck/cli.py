@@ -112,6 +112,13 @@ def cmd_validate(config_path: str | None) -> int:
         for problem in exc.problems:
             print(problem)
         return EXIT_INVALID
+    theme = loaded.config.ui.theme
+    if theme:
+        from textual.theme import BUILTIN_THEMES  # only here: validating a theme needs Textual's list
+
+        if theme not in BUILTIN_THEMES:
+            print(loaded.problem(("ui", "theme"), f"ui.theme: unknown theme {theme!r}; available: {', '.join(sorted(BUILTIN_THEMES))}"))
+            return EXIT_INVALID
     targets = len(loaded.targets)
     print(f"{loaded.source}: valid ({targets} backend target{'s' if targets != 1 else ''})")
     return EXIT_OK

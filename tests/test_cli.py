@@ -79,3 +79,12 @@ def test_version_and_help():
     help_text = servedeck("--help").stdout
     for verb in ("validate", "status", "lab", "backends"):
         assert verb in help_text
+
+
+def test_validate_rejects_an_unknown_theme_at_its_line(tmp_path):
+    cfg = tmp_path / "theme.yaml"
+    cfg.write_text("readonly: false\nui:\n  theme: no-such-theme\n")
+    result = servedeck("validate", "--config", str(cfg))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{cfg}:3:3: ui.theme: unknown theme 'no-such-theme'; available: ")
+    assert "nord" in result.stdout

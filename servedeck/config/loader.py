@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -45,6 +45,14 @@ class LoadedConfig:
     source: str  # a path, or EMBEDDED
     config: ServedeckConfig
     targets: tuple[Target, ...]
+    marks: dict = field(default_factory=dict, compare=False, repr=False)  # loc -> (line, col)
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        """A problem found after loading (e.g. by the TUI), located like the loader's."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.marks:
+                return Problem(self.source, *self.marks[loc[:end]], message)
+        return Problem(self.source, 1, 1, message)
 
     def build_backends(self, context=None) -> list[Backend]:
         return [t.backend_cls(t.settings, context) for t in self.targets if t.settings.enabled]
@@ -121,7 +129,7 @@ def load_text(text: str, source: str) -> LoadedConfig:
         _check_references(config, targets, index, problems)
     if problems or config is None:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
-    return LoadedConfig(source, config, tuple(targets))
+    return LoadedConfig(source, config, tuple(targets), index.marks)
 
 
 def _validate_targets(backends: dict, index: "_NodeIndex", problems: list[Problem]) -> Iterable[Target]:
