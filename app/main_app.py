@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from importlib.resources import files
-from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from servedeck.app import panes as pane_catalog
@@ -99,7 +99,8 @@ class ServedeckApp(RowActions, App[int]):
                     actions.setdefault(action.id, action)
         factory = self.bodies.get(key)
         if factory is not None:
-            return factory(self.specs[key], tuple(actions.values()), id=f"table-{key}")
+            extra = {"capacity": self.loaded.config.ui.log_buffer_lines} if key == "logs" else {}
+            return factory(self.specs[key], tuple(actions.values()), id=f"table-{key}", **extra)
         return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
 
     def _start_pane(self) -> str:
@@ -153,9 +154,12 @@ class ServedeckApp(RowActions, App[int]):
 
     def _tick(self) -> None:
         """Ages in the header and pane headers move even when nothing is polled."""
-        self._render_status()
-        self._render_pane_header(self.current_pane)
-        self._table(self.current_pane).refresh_relative()
+        try:
+            self._render_status()
+            self._render_pane_header(self.current_pane)
+            self._table(self.current_pane).refresh_relative()
+        except NoMatches:  # the tick fired while the app was tearing its widgets down
+            pass
 
     def _render_status(self) -> None:
         self.query_one(BackendStatusBar).show(
@@ -254,10 +258,13 @@ class ServedeckApp(RowActions, App[int]):
             self.run_command(event.value)
 
     def run_command(self, text: str) -> None:
-        word = text.split()[0].lower().lstrip(":")
+        word, _, rest = text.strip().partition(" ")
+        word = word.lower().lstrip(":")
         pane = pane_catalog.resolve(word)
         if pane is not None:
             self.show_pane(pane)
+            if pane == "logs" and rest.strip() and self.current_pane == "logs":
+                self._table("logs").open_spec(rest.strip())  # `:logs container/NAME`
             return
         command = pane_catalog.COMMANDS.get(word)
         if command is None:

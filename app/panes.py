@@ -39,7 +39,7 @@ class BackendRow:
 
 # Canonical order of the panes later issues add; third-party panes follow.
 PANE_ORDER = [
-    "backends", "containers", "container_runs", "gpus", "nodes", "serving",
+    "backends", "containers", "container_runs", "gpus", "nodes", "serving", "routers",
     "jobs", "tunnels", "workers", "deployments", "targets", "logs",
 ]
 
@@ -50,6 +50,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "gpus": ("gpu", "dcgm"),
     "nodes": ("no", "node"),
     "serving": ("sv", "sglang", "instances"),
+    "routers": ("rt", "routermetrics"),
     "jobs": ("j", "job", "slurm", "squeue"),
     "tunnels": ("tu", "tunnel"),
     "workers": ("w", "wk", "worker", "router"),

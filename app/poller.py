@@ -40,11 +40,12 @@ class PollScheduler:
 
     def _wake(self, name: str) -> None:
         """From any thread: an event-driven backend has news; poll it on the UI loop."""
+        if not self.app.is_running or getattr(self.app, "_loop", None) is None:
+            return  # shutting down: nobody to show it to
         try:
             self.app.call_from_thread(self.poll, name)
-        except RuntimeError:  # already on the UI loop, or the app is shutting down
-            if self.app.is_running:
-                self.app.call_later(self.poll, name)
+        except RuntimeError:  # already on the UI loop
+            self.app.call_later(self.poll, name)
 
     def wanted(self, runner: BackendRunner) -> frozenset[str]:
         return frozenset({p.key for p in runner.backend.panes} & self._visible())

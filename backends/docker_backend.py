@@ -1,20 +1,23 @@
 """Docker Engine containers through docker-py (local socket, tcp:// or ssh://).
 
-The client is created on first use and thrown away after any connection failure, so a
-daemon that restarts (or starts late) is picked up by the next poll. Listing uses the
-cheap summary endpoint; the start time, which only `inspect` knows, is cached per
-container and state and refreshed while Docker says the container started seconds ago.
+One target is one Docker host; several targets show side by side, each row naming its
+host. The client is created on first use and dropped after any connection failure, so a
+daemon that restarts (or starts late) is picked up by the next poll. When a scheduler
+drives the backend (the TUI sets `wake`), an event thread (docker_events) asks for a poll
+as soon as a container starts, stops, dies or changes health. Stats are sampled only
+when the containers pane is shown, in parallel (docker_stats).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import datetime
 from typing import Any, Mapping
 
 import docker
 import docker.errors
-import requests.exceptions
 from pydantic import Field
 
 from servedeck.backends.base import (
@@ -25,13 +28,19 @@ from servedeck.backends.base import (
     BackendError,
     BackendSettings,
     Column,
+    OpenLog,
     PaneSpec,
+    RunInteractive,
     Rows,
 )
+from servedeck.backends.docker_errors import api_text, translate
+from servedeck.backends.docker_events import EventWatcher
+from servedeck.backends.docker_stats import StatsSampler, Usage
 from servedeck.backends.rows import ContainerRow
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _STOP_TIMEOUT_S = 10
+SHELL_COMMAND = "command -v bash >/dev/null && exec bash || exec sh"
 
 
 class DockerSettings(BackendSettings):
@@ -40,6 +49,7 @@ class DockerSettings(BackendSettings):
         description="Docker Engine address: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST.",
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds one Engine API call may take.")
+    stats: bool = Field(default=True, description="Sample CPU % and memory of running containers while shown.")
 
 
 CONTAINERS = PaneSpec(
@@ -48,15 +58,26 @@ CONTAINERS = PaneSpec(
     columns=(
         Column("host", "Host", 10),
         Column("name", "Name", 22),
-        Column("id", "ID", 12),
         Column("image", "Image", 22),
-        Column("state", "State", 10),
+        Column("state", "State", 9),
         Column("health", "Health", 9),
-        Column("status", "Status", 22),
-        Column("started_at", "Started", 10),
-        Column("ports", "Ports", 22),
+        Column("uptime_s", "Uptime", 8),
+        Column("cpu_percent", "CPU %", 7),
+        Column("mem_bytes", "Memory", 9),
+        Column("ports", "Ports", 24),
+        Column("networks", "Networks", 12),
+        Column("id", "ID", 12),
     ),
     row_key="id",
+)
+
+ACTIONS = (
+    Action("container.logs", "Open container logs", "containers", mutating=False, key="l"),
+    Action("container.shell", "Open a shell in container", "containers", mutating=True, key="s"),
+    Action("container.start", "Start container", "containers", mutating=True, key="u"),
+    Action("container.stop", "Stop container", "containers", mutating=True, confirm=True, key="x"),
+    Action("container.restart", "Restart container", "containers", mutating=True, confirm=True, key="R"),
+    Action("container.remove", "Remove container", "containers", mutating=True, confirm=True, key="ctrl+d"),
 )
 
 
@@ -65,11 +86,8 @@ class DockerBackend(Backend):
     settings_model = DockerSettings
     default_interval = 5.0
     panes = (CONTAINERS,)
-    actions = (
-        Action("container.start", "Start container", "containers", mutating=True),
-        Action("container.stop", "Stop container", "containers", mutating=True, confirm=True),
-        Action("container.restart", "Restart container", "containers", mutating=True, confirm=True),
-    )
+    actions = ACTIONS
+    log_kinds = ("container",)
 
     settings: DockerSettings
 
@@ -77,6 +95,10 @@ class DockerBackend(Backend):
         super().__init__(settings, context)
         self._client: docker.DockerClient | None = None
         self._started: dict[tuple[str, str], float | None] = {}
+        self._stats = StatsSampler()
+        self._events: EventWatcher | None = None
+        self._usage: dict[str, Usage] = {}
+        self._sampling: threading.Thread | None = None
 
     # -- client ------------------------------------------------------------------------
 
@@ -85,7 +107,7 @@ class DockerBackend(Backend):
             try:
                 self._client = docker.DockerClient(base_url=self.settings.url, timeout=self.settings.timeout)
             except Exception as exc:
-                raise self._translate(exc) from None
+                raise translate(exc, self.settings.url, self.settings.timeout) from None
         return self._client.api
 
     def _call(self, fn, *args, **kwargs):
@@ -97,12 +119,12 @@ class DockerBackend(Backend):
             raise
         except docker.errors.APIError as exc:
             raise BackendError(
-                f"Docker Engine at {self.settings.url} answered an error: {_api_text(exc)}",
+                f"Docker Engine at {self.settings.url} answered an error: {api_text(exc)}",
                 hint="see the dockerd log", reachable=True,
             ) from None
         except Exception as exc:
             self._reset()
-            raise self._translate(exc) from None
+            raise translate(exc, self.settings.url, self.settings.timeout) from None
 
     def _reset(self) -> None:
         client, self._client = self._client, None
@@ -112,66 +134,79 @@ class DockerBackend(Backend):
             except Exception:
                 pass
 
-    def _translate(self, exc: BaseException) -> BackendError:
-        url = self.settings.url
-        text = _chain_text(exc)
-        if "No such file or directory" in text or "FileNotFoundError" in text:
-            return BackendError(
-                f"Docker Engine not reachable at {url} (no such socket)",
-                hint="start dockerd or set backends.docker[].url",
-            )
-        if "Permission denied" in text or "PermissionError" in text:
-            return BackendError(
-                f"permission denied on Docker Engine socket {url}",
-                hint="add your user to the docker group or point url at a socket you may use",
-            )
-        if "timed out" in text.lower() or "Timeout" in text:
-            return BackendError(
-                f"Docker Engine at {url} did not answer within {self.settings.timeout:g}s",
-                hint="check dockerd is healthy, or raise backends.docker[].timeout",
-            )
-        if "Connection refused" in text or "ConnectionRefused" in text:
-            return BackendError(
-                f"Docker Engine not reachable at {url} (connection refused)",
-                hint="start dockerd or set backends.docker[].url",
-            )
-        if isinstance(exc, docker.errors.DockerException) and "url" in text.lower() and "scheme" in text.lower():
-            return BackendError(f"invalid Docker Engine url {url}", hint="use unix://, tcp:// or ssh://")
-        first = text.splitlines()[0] if text else type(exc).__name__
-        return BackendError(
-            f"Docker Engine not reachable at {url}: {first[:200]}",
-            hint="start dockerd or set backends.docker[].url",
-        )
+    def _watch_events(self) -> None:
+        """Start the event thread once somebody schedules our polls (the TUI)."""
+        if self.wake is not None and (self._events is None or not self._events.alive):
+            self._events = EventWatcher(self.settings.url, self.request_poll, name=f"docker events {self.name}")
+            self._events.start()
 
     # -- polling -----------------------------------------------------------------------
 
     def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
-        if not wanted or "containers" not in wanted:
+        self._watch_events()
+        if "containers" not in wanted:
             self._call(lambda api: api.ping())
             return {}
         summaries = self._call(lambda api: api.containers(all=True))
-        rows = tuple(self._row(s) for s in summaries)
+        now = time.time()
+        usage = self._sample_stats([s for s in summaries if s.get("State") == "running"])
+        rows = tuple(self._row(s, now, usage.get(str(s.get("Id", ""))) if s.get("State") == "running" else None)
+                     for s in summaries)
         live = {(r.full_id, r.state) for r in rows}
         self._started = {k: v for k, v in self._started.items() if k in live}
         return {"containers": rows}
 
-    def _row(self, s: Mapping[str, Any]) -> ContainerRow:
+    def _sample_stats(self, running: list[Mapping[str, Any]]) -> dict:
+        """Usage of running containers. The Engine takes about a second per sample, so
+        under a scheduler a background round runs while this poll returns the last
+        round's figures at once; a one-shot caller (`status --json`) waits for them."""
+        if not self.settings.stats:
+            return {}
+        ids = [str(s.get("Id", "")) for s in running]
+        if self.wake is None:
+            self._usage = self._stats.sample(self._fetch_stats, ids)
+            return self._usage
+        if self._sampling is None or not self._sampling.is_alive():
+            self._sampling = threading.Thread(target=self._sample_round, args=(ids,), daemon=True,
+                                              name=f"docker stats {self.name}")
+            self._sampling.start()
+        return self._usage
+
+    def _sample_round(self, ids: list[str]) -> None:
+        new = [cid for cid in ids if cid not in self._usage]
+        try:
+            self._usage = self._stats.sample(self._fetch_stats, ids)
+        except Exception:  # the list call reports the daemon's state; stats stay empty
+            self._usage = {}
+        if any(cid in self._usage for cid in new):
+            self.request_poll()
+
+    def _fetch_stats(self, cid: str, one_shot: bool) -> Mapping[str, Any]:
+        return self._api().stats(cid, stream=False, one_shot=True if one_shot else None)
+
+    def _row(self, s: Mapping[str, Any], now: float, usage) -> ContainerRow:
         full_id = str(s.get("Id", ""))
         state = str(s.get("State", ""))
         status = str(s.get("Status", ""))
         match = _HEALTH.search(status)
         health = "starting" if match and "starting" in match.group(1) else (match.group(1) if match else "")
         names = s.get("Names") or []
+        started = self._started_at(full_id, state, status)
+        networks = ((s.get("NetworkSettings") or {}).get("Networks") or {}).keys()
         return ContainerRow(
-            host=self.name,
-            id=full_id[:12],
             name=names[0].lstrip("/") if names else full_id[:12],
+            id=full_id[:12],
+            host=self.name,
             image=str(s.get("Image", "")),
             state=state,
             health=health,
+            started_at=started,
+            cpu_percent=usage.cpu_percent if usage else None,
+            mem_bytes=usage.mem_bytes if usage else None,
+            uptime_s=round(now - started, 1) if started and state in ("running", "paused") else None,
             status=status,
-            started_at=self._started_at(full_id, state, status),
             ports=format_ports(s.get("Ports") or []),
+            networks=", ".join(sorted(networks)),
             full_id=full_id,
         )
 
@@ -188,17 +223,24 @@ class DockerBackend(Backend):
 
     # -- actions -----------------------------------------------------------------------
 
-    def perform(self, action_id: str, row: Any) -> ActionResult:
+    def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        target = getattr(row, "full_id", "") or getattr(row, "id", "")
+        label = getattr(row, "name", "") or target[:12]
+        if action_id == "container.logs":
+            return ActionResult(True, f"logs of {label}", follow_up=OpenLog(self.container_log(target, label),
+                                                                             f"container/{label} on {self.name}"))
+        if action_id == "container.shell":
+            return ActionResult(True, f"shell in {label}", follow_up=RunInteractive(self.shell_argv(target),
+                                                                                     f"shell in {label}"))
         ops = {
             "container.start": ("started", lambda api, cid: api.start(cid)),
             "container.stop": ("stopped", lambda api, cid: api.stop(cid, timeout=_STOP_TIMEOUT_S)),
             "container.restart": ("restarted", lambda api, cid: api.restart(cid, timeout=_STOP_TIMEOUT_S)),
+            "container.remove": ("removed", lambda api, cid: api.remove_container(cid, force=True)),
         }
         if action_id not in ops:
             return super().perform(action_id, row)
         done, op = ops[action_id]
-        target = getattr(row, "full_id", "") or getattr(row, "id", "")
-        label = getattr(row, "name", "") or target[:12]
         try:
             self._call(op, target)
         except docker.errors.NotFound:
@@ -208,7 +250,36 @@ class DockerBackend(Backend):
         self._started = {k: v for k, v in self._started.items() if k[0] != target}
         return ActionResult(True, f"{done} container {label}")
 
+    def find(self, name: str) -> ContainerRow | None:
+        """A container of this host by name, full id or id prefix (blocking)."""
+        for s in self._call(lambda api: api.containers(all=True)):
+            names = [n.lstrip("/") for n in s.get("Names") or []]
+            cid = str(s.get("Id", ""))
+            if name in names or (len(name) >= 4 and cid.startswith(name)):
+                return self._row(s, time.time(), None)
+        return None
+
+    def shell_argv(self, container_id: str) -> tuple[str, ...]:
+        return ("docker", "-H", self.settings.url, "exec", "-it", container_id, "sh", "-c", SHELL_COMMAND)
+
+    def container_log(self, container: str, label: str = ""):
+        from servedeck.backends.logsource_docker import DockerLogSource
+
+        return DockerLogSource(self.settings.url, container, label=label or container, timeout=self.settings.timeout)
+
+    def log_source(self, kind: str, name: str):
+        """`container/NAME`, or `container/NAME@TARGET` when several hosts have that name."""
+        if kind != "container":
+            return None
+        name, _, host = name.partition("@")
+        if host and host != self.name:
+            return None
+        row = self.find(name)
+        return self.container_log(row.full_id, row.name) if row is not None else None
+
     def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
         self._reset()
 
 
@@ -235,22 +306,3 @@ def parse_docker_time(text: str) -> float | None:
     base, frac, zone = m.groups()
     stamp = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
     return stamp + (float("0." + frac[:6]) if frac else 0.0)
-
-
-def _api_text(exc: docker.errors.APIError) -> str:
-    return str(getattr(exc, "explanation", None) or exc)[:200]
-
-
-def _chain_text(exc: BaseException) -> str:
-    """All messages of an exception and its causes: docker-py wraps requests wraps OSError."""
-    parts, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        parts.append(f"{type(current).__name__}: {current}")
-        if isinstance(current, requests.exceptions.RequestException) and current.args:
-            inner = current.args[0]
-            if isinstance(inner, BaseException):
-                parts.append(f"{type(inner).__name__}: {inner}")
-        current = current.__cause__ or current.__context__
-    return " | ".join(parts)

@@ -55,7 +55,9 @@ class Fleet:
 
 def make_context(config) -> BackendContext:
     """Shared services for backends: one SSH connection pool for every ssh host."""
-    extras: dict = {}
+    from servedeck.backends.worker_match import Board
+
+    extras: dict = {"board": Board()}  # rows backends share to match workers, jobs and tunnels
     if config.ssh:
         try:
             from servedeck.backends.ssh import SSHPool

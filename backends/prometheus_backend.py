@@ -1,9 +1,11 @@
-"""Prometheus through prometheus-api-client: readiness and the scrape targets.
+"""Prometheus through prometheus-api-client: scrape targets and the gauge panes.
 
 The targets pane tells an operator whether the fleet's metrics are arriving at all:
-when some targets are down the backend is degraded and says which. `PrometheusConnect`
-is synchronous (requests), which suits the runner's worker threads; its default retries
-are turned off so a dead server costs one timeout, not several.
+when some targets are down the backend is degraded and says which. The gauge panes
+(GPUs, nodes, serving instances, router metrics) come from `metrics_queries`: a fixed
+number of whole-family queries per refresh. `PrometheusConnect` is synchronous
+(requests), which suits the runner's worker threads; its default retries are turned
+off so a dead server costs one timeout, not several.
 """
 
 from __future__ import annotations
@@ -18,22 +20,27 @@ from pydantic import Field
 from urllib3.util.retry import Retry
 
 from servedeck.backends.base import (
+    ActionResult,
     Backend,
     BackendContext,
     BackendError,
-    BackendSettings,
     Column,
     PaneSpec,
     PartialPoll,
     Rows,
 )
+from servedeck.backends.metrics_panes import GAUGE_KEYS, GAUGE_PANES, PLOT_ACTIONS, PLOT_PANE, GaugeSettings
+from servedeck.backends.metrics_queries import CountingSession, PromGauges
 from servedeck.backends.rows import TargetRow
 
 _MAX_NAMED = 3  # how many down targets a message names before "and N more"
 
 
-class PrometheusSettings(BackendSettings):
+class PrometheusSettings(GaugeSettings):
     url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
+    rate_window: str = Field(
+        default="1m", pattern=r"^[0-9]+(ms|s|m|h|d)$",
+        description="PromQL range of rates and histogram quantiles (at least 4 scrape intervals).")
     timeout: float = Field(default=5.0, gt=0, description="Seconds one query may take.")
     headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers (e.g. Authorization: \"Bearer ${PROM_TOKEN}\")."
@@ -59,21 +66,25 @@ class PrometheusBackend(Backend):
     kind = "prometheus"
     settings_model = PrometheusSettings
     default_interval = 10.0
-    panes = (TARGETS,)
-    actions = ()
+    panes = (TARGETS, *GAUGE_PANES)
+    actions = PLOT_ACTIONS
 
     settings: PrometheusSettings
 
     def __init__(self, settings: PrometheusSettings, context: BackendContext | None = None):
         super().__init__(settings, context)
         self._prom: PrometheusConnect | None = None
+        self.session = CountingSession()  # its `sent` counts HTTP requests (benchmark, tests)
+        self.gauges = PromGauges(settings, self._query, self._query_range, self.interval, settings.rate_window)
 
     @property
     def prom(self) -> PrometheusConnect:
         """The client (later issues run PromQL through it too)."""
         if self._prom is None:
+            self.session.verify = True
             self._prom = PrometheusConnect(
                 url=self.settings.url.rstrip("/"),
+                session=self.session,
                 headers=dict(self.settings.headers or {}),
                 retry=Retry(total=0),
                 timeout=self.settings.timeout,
@@ -81,16 +92,51 @@ class PrometheusBackend(Backend):
         return self._prom
 
     def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
-        if not wanted or "targets" not in wanted:
+        gauges = frozenset(wanted) & GAUGE_KEYS
+        self.gauges.forget_seed(gauges)
+        if "targets" not in wanted and not gauges:
             self._ready()
             return {}
-        data = self._guard(lambda: self.prom.get_targets(state="active"))
-        rows = targets_to_rows(data, self.name, time.time())
-        down = [r for r in rows if r.health == "down"]
-        if down:
-            raise PartialPoll({"targets": rows}, down_message(down, len(rows)),
+        panes: dict[str, Rows] = {}
+        problems: list[str] = []
+        if "targets" in wanted:
+            data = self._guard(lambda: self.prom.get_targets(state="active"))
+            rows = targets_to_rows(data, self.name, time.time())
+            panes["targets"] = rows
+            down = [r for r in rows if r.health == "down"]
+            if down:
+                problems.append(down_message(down, len(rows)))
+        if gauges:
+            try:
+                gauge_panes, gauge_problems = self.gauges.poll(gauges)
+            except BackendError as exc:
+                # Prometheus itself failed: offer the last rows marked stale with their age
+                # (`panes` on the error; a runner that knows the attribute shows them).
+                exc.panes = self.gauges.stale_panes(gauges)  # type: ignore[attr-defined]
+                raise
+            panes.update(gauge_panes)
+            problems += gauge_problems
+        if problems:
+            raise PartialPoll(panes, "; ".join(problems),
                               hint="check those exporters run and are reachable from Prometheus")
-        return {"targets": rows}
+        return panes
+
+    def _query(self, expr: str) -> list[dict]:
+        return self._guard(lambda: self.prom.custom_query(expr))
+
+    def _query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        return self._guard(lambda: self.prom.custom_query_range(
+            expr, start_time=datetime.fromtimestamp(start), end_time=datetime.fromtimestamp(end),
+            step=f"{step:.3f}"))  # plain seconds: Prometheus durations take no fractions
+
+    def perform(self, action_id: str, row, value: str | None = None) -> ActionResult:
+        pane = PLOT_PANE.get(action_id)
+        if pane is None or row is None:
+            return super().perform(action_id, row, value)
+        plot = self.gauges.plot(pane, row, 900)
+        if not any(s.points for s in plot.series):
+            return ActionResult(False, "Prometheus has no history for this row yet")
+        return ActionResult(True, plot.title, follow_up=plot)
 
     def _ready(self) -> None:
         url = f"{self.prom.url}/-/ready"

@@ -11,6 +11,8 @@ The auth header's value is read from an environment variable and never printed.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from typing import Any, Literal, Mapping
 from urllib.parse import quote
 
@@ -30,7 +32,9 @@ from servedeck.backends.base import (
     Rows,
 )
 from servedeck.backends import router_api
+from servedeck.backends.drain import DrainError, drain_and_show, plan_for, refresh_board
 from servedeck.backends.rows import WorkerRow
+from servedeck.backends.worker_match import board_for, host_port, match_worker
 
 
 class RouterEndpoints(BaseModel):
@@ -54,6 +58,9 @@ class RouterSettings(BackendSettings):
         default=None, description="Environment variable holding that header's value (never shown)."
     )
     timeout: float = Field(default=5.0, gt=0, description="Seconds one request may take.")
+    deregister_grace_s: float = Field(
+        default=10.0, ge=0, description="Drain: seconds between removing a worker and cancelling its SLURM job."
+    )
 
 
 WORKERS = PaneSpec(
@@ -65,9 +72,12 @@ WORKERS = PaneSpec(
         Column("healthy", "Healthy", 8),
         Column("load", "Load", 6),
         Column("model", "Model", 24),
+        Column("job_id", "Job", 9),
+        Column("tunnel", "Tunnel", 12),
+        Column("draining", "Drain", 14),
         Column("id", "ID", 12),
     ),
-    row_key="id",
+    row_key="url",
 )
 
 
@@ -76,7 +86,12 @@ class RouterBackend(Backend):
     settings_model = RouterSettings
     default_interval = 5.0
     panes = (WORKERS,)
-    actions = (Action("worker.remove", "Remove worker from router", "workers", mutating=True, confirm=True),)
+    actions = (
+        Action("worker.remove", "Remove worker from router", "workers", mutating=True, confirm=True, key="x"),
+        Action("worker.add", "Add worker to router", "workers", mutating=True, key="a", needs_row=False,
+               prompt="Worker URL (http://host:port)"),
+        Action("worker.drain", "Drain (remove, grace, cancel job)", "workers", mutating=True, confirm=True, key="d"),
+    )
 
     settings: RouterSettings
 
@@ -90,6 +105,9 @@ class RouterBackend(Backend):
         self._transport = transport  # tests pass httpx.MockTransport
         self._client: httpx.Client | None = None
         self._api: str | None = None if settings.api == "auto" else settings.api
+        self.board = board_for(self.context)
+        self.board.register(self)
+        self._job_tries: dict[str, float] = {}  # slurm target -> when jobs were last fetched for matching
 
     # -- http --------------------------------------------------------------------------
 
@@ -152,7 +170,7 @@ class RouterBackend(Backend):
             self._reachable()
             return {}
         try:
-            rows = self._workers()
+            rows = self._matched(self._workers())
         except BackendError:
             if self.settings.api == "auto":
                 self._api = None  # re-detect next time: the router may have been upgraded
@@ -167,6 +185,39 @@ class RouterBackend(Backend):
                 hint="check those workers' /health and logs",
             )
         return {"workers": rows}
+
+    def _matched(self, rows: tuple[WorkerRow, ...]) -> tuple[WorkerRow, ...]:
+        """Fill in the job and tunnel behind each worker from what the other backends
+        published, and the drain step in progress."""
+        self.board.publish("workers", self.name, rows)
+        self._refresh_stale_jobs()
+        jobs, tunnels = self.board.rows("jobs"), self.board.rows("tunnels")
+        out = []
+        for row in rows:
+            found = match_worker(row.url, jobs, tunnels)
+            out.append(replace(
+                row, job_id=found.job.job_id if found.job else "",
+                tunnel=found.tunnel.name if found.tunnel else "",
+                draining=self.board.draining("workers", row.id),
+            ))
+        listed = {row.id for row in rows}
+        for row, step in self.board.draining_rows("workers"):
+            if row.router == self.name and row.id not in listed and step:
+                out.append(replace(row, healthy=None, load=None, draining=step))
+        return tuple(out)
+
+    def _refresh_stale_jobs(self) -> None:
+        """The jobs pane may be hidden (then SLURM is not asked for jobs): fetch them for
+        matching, at most once per SLURM target's interval."""
+        now = time.monotonic()
+        for slurm in self.board.backends("slurm"):
+            stale = self.board.age("jobs", slurm.name) > 2 * slurm.interval
+            if stale and now - self._job_tries.get(slurm.name, -1e9) > 2 * slurm.interval:
+                self._job_tries[slurm.name] = now
+                try:
+                    slurm.poll(frozenset({"jobs"}))
+                except BackendError:
+                    pass  # SLURM down: workers show no job, SLURM's own state says why
 
     def _reachable(self) -> None:
         response = self._request("GET", "/health")
@@ -211,9 +262,19 @@ class RouterBackend(Backend):
 
     # -- actions -----------------------------------------------------------------------
 
-    def perform(self, action_id: str, row: Any) -> ActionResult:
+    def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        if action_id == "worker.add":
+            return self.add_worker((value or "").strip())
+        if action_id == "worker.drain":
+            refresh_board(self.board)
+            try:
+                plan = plan_for(str(getattr(row, "url", "")), self.board)
+            except DrainError as exc:
+                return ActionResult(False, str(exc))
+            ok, text = drain_and_show(plan, self.board, self.settings.deregister_grace_s)
+            return ActionResult(ok, text)
         if action_id != "worker.remove":
-            return super().perform(action_id, row)
+            return super().perform(action_id, row, value)
         worker_id, url = str(getattr(row, "id", "")), str(getattr(row, "url", ""))
         method, path, params = self._remove_request(worker_id, url)
         response = self._request(method, path, params=params)
@@ -236,7 +297,9 @@ class RouterBackend(Backend):
         return "POST", "/remove_worker", {"url": url}
 
     def add_worker(self, url: str) -> ActionResult:
-        """Register a worker (used by later issues' add flow and the orchestrator)."""
+        """Register a worker; 0.3.x routers queue the addition (202) and list it once probed."""
+        if host_port(url) is None or not url.startswith(("http://", "https://")):
+            return ActionResult(False, f"refused: {url!r} is not a worker URL like http://host:port")
         override = self.settings.endpoints.add
         if override:
             if "{url}" in override:
@@ -250,9 +313,12 @@ class RouterBackend(Backend):
         if response.status_code >= 400:
             return ActionResult(False, f"router refused to add {url}: HTTP {response.status_code} "
                                        f"{router_api.reply_text(response)}")
-        return ActionResult(True, f"asked router {self.name} to add {url}" + router_api.reply_suffix(response))
+        self.request_poll()
+        queued = " (queued)" if response.status_code == 202 else ""
+        return ActionResult(True, f"asked router {self.name} to add {url}{queued}" + router_api.reply_suffix(response))
 
     def close(self) -> None:
+        self.board.unregister(self)
         client, self._client = self._client, None
         if client is not None:
             client.close()

@@ -12,15 +12,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ContainerRow:
-    host: str  # the docker target's name
-    id: str  # short id (12 hex digits)
+    """One container on one Docker host. The first nine fields are `status --json`'s."""
+
     name: str
+    id: str  # short id (12 hex digits)
+    host: str  # the docker target's name
     image: str
     state: str  # running, exited, paused, restarting, created, dead
     health: str  # healthy, unhealthy, starting, or "" without a healthcheck
-    status: str  # Docker's own text, e.g. "Up 3 minutes (healthy)"
     started_at: float | None
-    ports: str
+    cpu_percent: float | None  # None: not running, or not sampled yet
+    mem_bytes: int | None
+    uptime_s: float | None = None  # running containers only, as of the poll
+    status: str = ""  # Docker's own text, e.g. "Up 3 minutes (healthy)"
+    ports: str = ""
+    networks: str = ""
     full_id: str = ""  # what actions address
 
 
@@ -49,6 +55,8 @@ class JobRow:
     time_left_s: int | None  # None: unlimited or unknown
     reason: str
     gpus: int | None  # None: unknown (the text fallback does not say)
+    port: int | None = None  # the port the job serves on, from its comment/command (worker matching)
+    draining: str = ""  # the drain step in progress for this job, "" when none
 
 
 @dataclass(frozen=True)
@@ -59,3 +67,34 @@ class WorkerRow:
     healthy: bool | None  # None: this router generation does not say
     load: int | None
     model: str
+    job_id: str = ""  # the SLURM job behind this worker, when one matches (see worker_match)
+    tunnel: str = ""  # the tunnel behind this worker, when one matches
+    draining: str = ""  # the drain step in progress for this worker, "" when none
+
+
+@dataclass(frozen=True)
+class TunnelRow:
+    name: str
+    mode: str  # local (-L) or reverse (-R)
+    ssh: str  # the ssh host it runs over
+    local: str  # host:port on this machine (listening for -L, target for -R)
+    remote: str  # host:port at the far end (target for -L, listening on the ssh host for -R)
+    state: str  # up, down, reconnecting, closed
+    connections: int  # open right now
+    bytes_in: int  # from the far end towards us
+    bytes_out: int  # from us towards the far end
+    error: str  # the last error, "" when none
+    since: float | None  # when it entered its state (epoch seconds)
+
+    # Column aliases whose suffix tells the table how to draw them (cells.render_cell).
+    @property
+    def since_at(self) -> float | None:
+        return self.since
+
+    @property
+    def in_bytes(self) -> int:
+        return self.bytes_in
+
+    @property
+    def out_bytes(self) -> int:
+        return self.bytes_out

@@ -70,6 +70,9 @@ class BackendRunner:
             self._set(Health.DEGRADED, exc.message, exc.hint, started)
         except BackendError as exc:
             health = Health.DEGRADED if exc.reachable else Health.DOWN
+            stale = getattr(exc, "panes", None)  # last rows, re-marked stale by the backend
+            if stale:
+                self._panes.update(stale)
             self._set(health, exc.message, exc.hint, started)
         except Exception as exc:  # a bug or an unmapped library error: a state, not a crash
             log.exception("poll of %s failed", self.backend.name)

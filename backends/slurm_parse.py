@@ -113,6 +113,7 @@ def _job(job: dict[str, Any], cluster: str, now: float) -> JobRow:
     if array_job and array_task is not None:
         job_id = f"{array_job}_{array_task}"
     return JobRow(
+        port=job_port(str(job.get("comment") or ""), str(job.get("command") or "")),
         cluster=cluster,
         job_id=job_id,
         name=str(job.get("name") or ""),
@@ -188,3 +189,34 @@ def filter_partition(rows: Iterable[JobRow], partition: str | None) -> tuple[Job
         return tuple(rows)
     wanted = set(partition.split(","))
     return tuple(r for r in rows if wanted & set(r.partition.split(",")))
+
+
+_COMMENT_PORT = re.compile(r"(?:^|[\s,;])port=(\d{1,5})\b")
+_COMMAND_PORT = re.compile(r"--port[= ](\d{1,5})\b")
+
+
+def job_port(comment: str, command: str) -> int | None:
+    """The port a job serves on: `port=N` in its comment (what the lab and sbatch
+    templates set), else `--port N` in its command line; None when neither says."""
+    for pattern, text in ((_COMMENT_PORT, comment), (_COMMAND_PORT, command)):
+        found = pattern.search(text or "")
+        if found and 0 < int(found.group(1)) < 65536:
+            return int(found.group(1))
+    return None
+
+
+def parse_scontrol(text: str) -> dict[str, str]:
+    """`scontrol show job ID` -> {key: value}. Paths (StdOut, StdErr, WorkDir, Command)
+    sit alone on their line and may contain spaces: they take the rest of the line."""
+    fields: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        key, sep, rest = line.partition("=")
+        if sep and key in ("StdOut", "StdErr", "StdIn", "WorkDir", "Command"):
+            fields[key] = rest
+            continue
+        for token in line.split():
+            k, sep, v = token.partition("=")
+            if sep and k not in fields:
+                fields[k] = v
+    return fields

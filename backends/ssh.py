@@ -83,6 +83,7 @@ class SSHPool:
         self.hosts = dict(hosts)
         self._clients: dict[str, paramiko.SSHClient] = {}
         self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self.hosts}
+        self._backoff: dict[str, _Backoff] = {name: _Backoff() for name in self.hosts}
         self._closed = False
 
     # -- connections -------------------------------------------------------------------
@@ -107,9 +108,61 @@ class SSHPool:
             if client is not None:
                 client.close()
                 self._clients.pop(name, None)
-            client = self._connect(name, host)
+            backoff = self._backoff[name]
+            wait = backoff.remaining()
+            if wait > 0:
+                raise BackendError(
+                    backoff.last_error,
+                    hint=f"{backoff.last_hint} (next reconnect attempt in {wait:.0f}s)".strip(),
+                )
+            try:
+                client = self._connect(name, host)
+            except BackendError as exc:
+                backoff.failed(exc.message, exc.hint)
+                raise
+            backoff.succeeded()
             self._clients[name] = client
             return client
+
+    def transport(self, name: str) -> paramiko.Transport:
+        """The live transport of a host's shared connection (tunnels open channels on it)."""
+        transport = self.client(name).get_transport()
+        if transport is None:
+            self.drop(name)
+            raise BackendError(f"ssh host {name}: connection closed", hint="it reconnects by itself")
+        return transport
+
+    def probe(self, name: str, timeout: float) -> None:
+        """Prove the host's open connection still answers (opens and closes a channel).
+
+        TCP alone can take many minutes to notice a network that silently dropped; a
+        probe that times out drops the connection so its users reconnect now.
+        """
+        with self._locks[name]:
+            client = self._clients.get(name)
+        transport = client.get_transport() if client is not None else None
+        if transport is None or not transport.is_active():
+            return
+        try:
+            transport.open_session(timeout=timeout).close()
+        except (paramiko.SSHException, OSError, EOFError):
+            self.drop(name)
+            raise BackendError(
+                f"ssh host {describe(name, self.hosts[name])} stopped answering (no reply within {timeout:g}s)",
+                hint="the network or the host dropped; reconnecting",
+            ) from None
+
+    def open_command(self, name: str, argv: Sequence[str], timeout: float = 30.0) -> paramiko.Channel:
+        """Start one long-running command (a `tail -F`) on the shared connection; the caller
+        reads the channel and closes it. The argument list is quoted with shlex.join."""
+        command = shlex.join(list(argv))
+        try:
+            channel = self.transport(name).open_session(timeout=timeout)
+            channel.exec_command(command)
+            return channel
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.drop(name)
+            raise _translate(name, self.hosts[name], exc) from None
 
     def drop(self, name: str) -> None:
         """Forget a host's connection (after an error) so the next use reconnects."""
@@ -211,6 +264,32 @@ class SSHPool:
         self._closed = True
         for name in list(self._clients):
             self.drop(name)
+
+
+class _Backoff:
+    """Exponential backoff between reconnect attempts to one host (1 s doubling to 30 s),
+    so a host that is down is not hammered by every poll, tail and tunnel at once."""
+
+    FIRST_S = 1.0
+    MAX_S = 30.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.delay = 0.0
+        self.retry_at = 0.0
+        self.last_error = ""
+        self.last_hint = ""
+
+    def remaining(self) -> float:
+        return max(0.0, self.retry_at - self.clock())
+
+    def failed(self, error: str, hint: str) -> None:
+        self.delay = min(self.MAX_S, self.delay * 2 if self.delay else self.FIRST_S)
+        self.retry_at = self.clock() + self.delay
+        self.last_error, self.last_hint = error, hint
+
+    def succeeded(self) -> None:
+        self.delay, self.retry_at, self.last_error, self.last_hint = 0.0, 0.0, "", ""
 
 
 def _alive(client: paramiko.SSHClient) -> bool:

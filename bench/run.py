@@ -22,6 +22,11 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from firstframe import MINIMAL_APP, first_frame_seconds  # noqa: E402
+from log_bench import MEASURES as LOG_MEASURES  # noqa: E402
+from metrics_bench import MEASURES as METRICS_MEASURES  # noqa: E402
+from runs_bench import MEASURES as RUNS_MEASURES  # noqa: E402
+from cluster_bench import MEASURES as CLUSTER_MEASURES  # noqa: E402
+from orchestrator_bench import MEASURES as ORCHESTRATOR_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -61,7 +66,12 @@ def measure_status_json(config: Path, repeat: int) -> dict:
 MEASURES: dict[str, Callable[[Path, int], dict]] = {
     "first_frame": measure_first_frame,
     "status_json": measure_status_json,
+    **LOG_MEASURES,
 }
+MEASURES.update(METRICS_MEASURES)  # gauge panes (issue 4)
+MEASURES.update(RUNS_MEASURES)  # run-manifests pane (issue 3)
+MEASURES.update(CLUSTER_MEASURES)  # squeue/jobs table at scale, tunnel throughput (issue 5)
+MEASURES.update(ORCHESTRATOR_MEASURES)  # orchestrator: run to ready, death to replaced, reconcile CPU (issue 6)
 
 
 def main() -> int:

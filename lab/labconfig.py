@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from servedeck.lab.services.helper_container import recorded_target
 from servedeck.lab.state import LabError, LabInfo
 
 HEADER = """\
@@ -24,6 +25,9 @@ def render(info: LabInfo) -> str:
         backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url}]
     if info.router_url:
         backends["router"] = [{"name": "lab-router", "url": info.router_url}]
+    runs_target = recorded_target(info.dir)  # the helper container `lab up` started
+    if runs_target:
+        backends["runs"] = [runs_target]
     if info.slurm and info.ssh:
         data["ssh"] = {"lab": {
             "hostname": info.ssh.host, "port": info.ssh.port, "user": info.ssh.user,

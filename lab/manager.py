@@ -17,6 +17,7 @@ from servedeck.lab.ports import is_free, wait_free
 from servedeck.lab.procs import Log, stop
 from servedeck.lab.services.base import Context, LabPorts, Waiter, find
 from servedeck.lab.services.docker_engine import start_docker
+from servedeck.lab.services.helper_container import start_helper, stop_helper
 from servedeck.lab.services.fleet import start_dcgm, start_router, start_workers
 from servedeck.lab.services.observability import start_node_exporter, start_prometheus
 from servedeck.lab.services.slurm import cancel_all_jobs, controller_answers, start_slurm
@@ -80,13 +81,15 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
     ctx = Context(dir=dir, ports=ports, info=info, log=log, workers=workers, gpus=gpus, timeout=timeout)
     try:
         waiters: list[Waiter | None] = [start_docker(ctx)] if full else []
-        waiters += [start_workers(ctx), start_router(ctx), start_dcgm(ctx)]
+        waiters += [start_workers(ctx, via_slurm=full), start_router(ctx), start_dcgm(ctx)]
         if full:
             waiters += [start_node_exporter(ctx), start_prometheus(ctx), start_slurm(ctx)]
             waiters.append(start_sshd(ctx, info.slurm_conf))
         for wait in waiters:
             if wait is not None:
                 wait()
+        if full:
+            start_helper(ctx)  # needs the Docker Engine answering: after the waiters
         labconfig.write(info)
     except BaseException as exc:
         log(f"lab up failed: {exc}; stopping what it started")
@@ -108,6 +111,7 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
 def _stop_all(info: LabInfo, log: Log) -> list[str]:
     """Stops our processes, newest first; returns the names of any that would not stop."""
     stuck = []
+    stop_helper(info.dir, log)
     ctld = info.service("slurmctld")
     if info.slurm_conf and ctld is not None and not ctld.reused and ctld.running:
         cancel_all_jobs(info.slurm_conf)

@@ -66,10 +66,14 @@ def scrape_load(url: str, timeout: float = 0.8) -> WorkerLoad | None:
 class GpuFleet:
     """N simulated GPUs; GPU i serves followed worker i % len(workers)."""
 
-    def __init__(self, gpus: int, hostname: str, follow: list[str], max_running: float = 8.0) -> None:
+    def __init__(self, gpus: int, hostname: str, follow: list[str], max_running: float = 8.0,
+                 idle_util: float = 0.0, hpc_jobs: list[str] | None = None) -> None:
         self.hostname, self.follow, self.max_running = hostname, follow, max_running
+        self.hpc_jobs = hpc_jobs or []  # dcgm-exporter's SLURM job mapping: GPU i runs job i
+        self.idle_util = idle_util  # utilisation of GPUs that follow no worker (tests)
         self.util = [0.0] * gpus
-        self.temp = [IDLE_C] * gpus
+        start_c = IDLE_C if follow else IDLE_C + (MAX_C - IDLE_C) * idle_util / 100.0
+        self.temp = [start_c] * gpus
         self.mem_frac = [0.0] * gpus
         self._lock = threading.Lock()
 
@@ -78,12 +82,12 @@ class GpuFleet:
         with self._lock:
             for i in range(len(self.util)):
                 load = loads[i % len(loads)] if loads else None
-                target = 0.0
+                target = self.idle_util if not self.follow else 0.0
                 if load is not None and (load.running or load.queued):
                     busy = min(1.0, (load.running + load.queued) / self.max_running)
                     target = 100.0 * max(busy, load.token_usage)
                 # a live worker holds weights + its KV pool (SGLang preallocates ~85 %)
-                self.mem_frac[i] = 0.85 if load is not None else 0.0
+                self.mem_frac[i] = 0.85 if load is not None or (not self.follow and target) else 0.0
                 self.util[i] = target  # dcgm reports the last sample window: no smoothing
                 temp_target = IDLE_C + (MAX_C - IDLE_C) * target / 100.0
                 self.temp[i] += (temp_target - self.temp[i]) * min(1.0, dt / 5.0)  # thermal lag
@@ -109,6 +113,8 @@ class GpuFleet:
                 labels = (f'gpu="{i}",UUID="GPU-standin-{self.hostname}-{i:04d}",device="nvidia{i}",'
                           f'modelName="{MODEL}",pci_bus_id="00000000:{0x18 + i:02X}:00.0",'
                           f'Hostname="{self.hostname}",DCGM_FI_DRIVER_VERSION="standin"')
+                if i < len(self.hpc_jobs) and self.hpc_jobs[i]:
+                    labels += f',hpc_job="{self.hpc_jobs[i]}"'  # as with --hpc-job-mapping-dir
                 lines.append(f"{name}{{{labels}}} {value}")
         return "\n".join(lines) + "\n"
 
@@ -143,10 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--follow", nargs="*", default=[], metavar="URL",
                         help="worker /metrics URLs whose load the GPUs follow")
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--idle-util", type=float, default=0.0,
+                        help="utilisation %% of GPUs when no worker is followed (fixed values for tests)")
+    parser.add_argument("--hpc-jobs", nargs="*", default=[], metavar="JOB",
+                        help="SLURM job ids of GPUs 0, 1...: adds dcgm-exporter's hpc_job label")
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error("--gpus must be at least 1")
-    fleet = GpuFleet(args.gpus, args.hostname, args.follow)
+    fleet = GpuFleet(args.gpus, args.hostname, args.follow, idle_util=args.idle_util, hpc_jobs=args.hpc_jobs)
     try:
         server = serve(fleet, args.host, args.port)
     except OSError as exc:

@@ -18,6 +18,7 @@ from servedeck.backends.base import Action, PaneSpec
 from servedeck.widgets.cells import render_cell
 
 SEP = "\x1f"
+_NO_GROUP = object()
 
 
 class ResourceTable(DataTable):
@@ -39,7 +40,8 @@ class ResourceTable(DataTable):
         self.spec = spec
         self.filter_text = ""
         self._rows: dict[str, tuple[str, Any]] = {}  # key -> (backend, row) currently shown
-        self._cells: dict[str, list] = {}  # key -> rendered cells currently shown
+        self._cells: dict[str, list] = {}  # key -> cells as shown (after grouping)
+        self._own: dict[str, list] = {}  # key -> cells as the row draws them (before grouping)
         self._all: list[tuple[str, Any]] = []
         self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
 
@@ -67,41 +69,92 @@ class ResourceTable(DataTable):
         needle = self.filter_text.casefold()
         return any(needle in str(c).casefold() for c in cells)
 
+    # -- hooks for custom bodies -----------------------------------------------------
+
+    group_columns: frozenset[str] = frozenset()  # shown only on the first row of a group
+
+    def cell(self, column: str, row: Any) -> Any:
+        """How one cell is drawn. Subclasses colour cells or draw gauges here."""
+        return render_cell(column, getattr(row, column, None))
+
+    def order(self, entries: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Rows in display order (default: as the backends gave them)."""
+        return entries
+
+    def group(self, row: Any) -> Any:
+        """Rows with the same non-None group in a row show `group_columns` once."""
+        return None
+
+    # -- the diff ---------------------------------------------------------------------
+
     def _apply(self) -> None:
-        wanted: dict[str, tuple[str, Any, list]] = {}
-        for backend, row in self._all:
-            cells = [render_cell(c.key, getattr(row, c.key, None)) for c in self.spec.columns]
-            if self._matches(cells):
-                wanted[self.row_id(backend, row)] = (backend, row, cells)
+        """Show `_all` through the filter: reuse the drawn cells of unchanged rows, touch
+        only cells that changed, and lay the table out again only when rows move."""
+        wanted: dict[str, tuple[str, Any, list, list]] = {}  # key -> (backend, row, own cells, shown cells)
+        last_group: Any = _NO_GROUP
+        for backend, row in self.order(self._all):
+            key = self.row_id(backend, row)
+            shown = self._rows.get(key)
+            own = self._own[key] if shown is not None and shown[1] == row else self._draw(row)
+            if not self._matches(own):
+                continue
+            group = self.group(row)
+            cells = own
+            if group is not None and group == last_group and self.group_columns:
+                cells = ["" if c.key in self.group_columns else x for c, x in zip(self.spec.columns, own)]
+            last_group = group
+            wanted[key] = (backend, row, own, cells)
+        kept = [k for k in self._rows if k in wanted]
+        if list(wanted) != kept + [k for k in wanted if k not in self._rows]:
+            self._rebuild(wanted)  # rows moved: lay out again in order
+            return
         for key in [k for k in self._rows if k not in wanted]:
             self.remove_row(key)
-            del self._rows[key], self._cells[key]
-        for key, (backend, row, cells) in wanted.items():
+            del self._rows[key], self._cells[key], self._own[key]
+        for key, (backend, row, own, cells) in wanted.items():
             old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
-            else:
+            elif old is not cells:
                 self._update_changed(key, old, cells)
-            self._rows[key] = (backend, row)
-            self._cells[key] = cells
+            self._rows[key], self._own[key], self._cells[key] = (backend, row), own, cells
+
+    def _draw(self, row: Any) -> list:
+        return [self.cell(c.key, row) for c in self.spec.columns]
+
+    def _rebuild(self, wanted: dict[str, tuple[str, Any, list, list]]) -> None:
+        """Clear and add the rows in order, keeping the cursor on the same row."""
+        current = self.selected()
+        keep = self.row_id(*current) if current else None
+        self.clear()
+        self._rows, self._own, self._cells = {}, {}, {}
+        for key, (backend, row, own, cells) in wanted.items():
+            self.add_row(*cells, key=key)
+            self._rows[key], self._own[key], self._cells[key] = (backend, row), own, cells
+        if keep in self._rows:
+            self.move_cursor(row=self.get_row_index(keep), animate=False)
 
     def _update_changed(self, key: str, old: list, cells: list) -> None:
         for col, before, after in zip(self.spec.columns, old, cells):
-            if str(before) != str(after) or getattr(before, "style", None) != getattr(after, "style", None):
-                self.update_cell(key, col.key, after, update_width=True)
+            if str(before) != str(after) or getattr(before, "spans", None) != getattr(after, "spans", None) \
+                    or getattr(before, "style", None) != getattr(after, "style", None):
+                # Re-measuring a column is O(rows): only for columns without a fixed width.
+                self.update_cell(key, col.key, after, update_width=col.width is None)
 
     def refresh_relative(self) -> None:
         """Re-render the columns that show ages (`*_at`): they change with the clock alone."""
         if not self._relative:
             return
         for key, (backend, row) in self._rows.items():
-            old = self._cells[key]
+            own, old = list(self._own[key]), self._cells[key]
             cells = list(old)
             for i in self._relative:
                 col = self.spec.columns[i]
-                cells[i] = render_cell(col.key, getattr(row, col.key, None))
+                own[i] = self.cell(col.key, row)
+                if old[i] != "":  # a grouped-away cell stays blank
+                    cells[i] = own[i]
             self._update_changed(key, old, cells)
-            self._cells[key] = cells
+            self._own[key], self._cells[key] = own, cells
 
     @property
     def shown_count(self) -> int:

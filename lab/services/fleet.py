@@ -3,31 +3,95 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.request
+from pathlib import Path
 
 from servedeck.lab.ports import http_ok
 from servedeck.lab.services.base import Context, Waiter, find, python
-from servedeck.lab.state import LabError
+from servedeck.lab.procs import start_time
+from servedeck.lab.services.slurm import start_slurm, submit_job
+from servedeck.lab.state import LabError, ServiceRecord
 
 LOCAL = "127.0.0.1"
 
 
-def start_workers(ctx: Context) -> Waiter:
+def _worker_argv(port: int) -> list[str]:
+    return [python(), "-m", "servedeck.lab.standin_sglang", "--host", LOCAL, "--port", str(port),
+            "--model-name", "standin-model", "--tokens-per-second", "20"]
+
+
+def start_workers(ctx: Context, via_slurm: bool = False) -> Waiter:
+    """Stand-in workers on worker_base + i. With `via_slurm` (and SLURM installed) each is
+    a SLURM job (`--comment port=N`, so the cockpit can match worker and job), on the
+    same ports as otherwise, so the router's registration does not change."""
+    if via_slurm:
+        wait = start_slurm(ctx)
+        if wait is not None:
+            wait()
+    if via_slurm and ctx.info.slurm and ctx.info.slurm_conf:
+        return _start_worker_jobs(ctx)
     recs = []
     for i in range(ctx.workers):
         port = ctx.ports.worker_base + i
         url = f"http://{LOCAL}:{port}"
-        recs.append(ctx.launch(f"worker-{i}", [
-            python(), "-m", "servedeck.lab.standin_sglang", "--host", LOCAL, "--port", str(port),
-            "--model-name", "standin-model", "--tokens-per-second", "20",
-        ], port=port, url=url))
+        recs.append(ctx.launch(f"worker-{i}", _worker_argv(port), port=port, url=url))
     ctx.scrape_targets["sglang"] = [f"{LOCAL}:{r.port}" for r in recs]
 
     def ready() -> None:
         for rec in recs:
             ctx.await_ready(rec, lambda rec=rec: http_ok(f"{rec.url}/health"), "answer /health")
     return ready
+
+
+def _start_worker_jobs(ctx: Context) -> Waiter:
+    recs = []
+    for i in range(ctx.workers):
+        port = ctx.ports.worker_base + i
+        log = ctx.path("logs", f"worker-{i}.log")
+        submit_job(ctx.info.slurm_conf, f"sglang-worker-{i}", _worker_argv(port), comment=f"port={port}",
+                   output=log, cwd=ctx.dir)
+        rec = ServiceRecord(name=f"worker-{i}", port=port, url=f"http://{LOCAL}:{port}", log=str(log))
+        ctx.info.services.append(rec)
+        recs.append(rec)
+    ctx.info.save()
+    ctx.scrape_targets["sglang"] = [f"{LOCAL}:{r.port}" for r in recs]
+
+    def ready() -> None:
+        for rec in recs:
+            ctx.await_ready(rec, lambda rec=rec: http_ok(f"{rec.url}/health"), "answer /health (as a SLURM job)")
+            pid = listener_pid(rec.port or 0)
+            if pid is not None:  # recorded so `lab down` stops it by pid as well as by scancel
+                rec.pid, rec.start_time = pid, start_time(pid)
+        ctx.info.save()
+    return ready
+
+
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on 127.0.0.1:port (from /proc; no ss, no psutil)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            return int(proc.name)
+    return None
 
 
 def _healthy_workers(router_url: str) -> int:

@@ -40,7 +40,10 @@ def slurm_conf(d: Path, host: str, ctx: Context) -> str:
 
 
 def start_slurm(ctx: Context) -> Waiter | None:
-    """Returns None when SLURM is absent or reused; sets ctx.info.slurm(_conf)."""
+    """Returns None when SLURM is absent, reused or already started (the workers may have
+    started it first, to run as SLURM jobs); sets ctx.info.slurm(_conf)."""
+    if ctx.info.service("slurmctld") is not None:
+        return None
     if controller_answers():
         ctx.reuse("slurmctld")
         ctx.info.slurm = True
@@ -86,7 +89,36 @@ def start_slurm(ctx: Context) -> Waiter | None:
         ctx.await_ready(slurmd, node_idle, "bring the node to idle in sinfo")
         ctx.info.slurm = True
         ctx.info.save()
+        start_slurmrestd(ctx, d, conf)
     return ready
+
+
+def start_slurmrestd(ctx: Context, d: Path, conf: Path) -> None:
+    """slurmrestd (openapi v0.0.38) on a unix socket with local auth: Debian's SLURM is built
+    without auth/jwt, so the socket's peer credentials authenticate. Optional: a missing
+    binary or a failed start only logs a line."""
+    binary = find("slurmrestd", "/usr/sbin")
+    if binary is None:
+        ctx.log("slurmrestd: not installed (apt-get install slurmrestd); skipped")
+        return
+    sock = d / "slurmrestd.sock"
+    sock.unlink(missing_ok=True)
+    # It refuses to run as root unless told (the lab's SlurmUser is root, like its jobs).
+    rec = ctx.launch("slurmrestd", [binary, "-f", str(conf), "-a", "rest_auth/local", "-s", "openapi/v0.0.38",
+                                    f"unix:{sock}"], url=f"unix://{sock}",
+                     env={"SLURM_CONF": str(conf), "SLURMRESTD_SECURITY": "disable_user_check"})
+    try:
+        ctx.await_ready(rec, sock.exists, "create its socket", timeout=10)
+    except LabError as exc:
+        from servedeck.lab.procs import stop
+
+        if rec.pid and rec.start_time is not None:
+            stop(rec.pid, rec.start_time)
+        ctx.info.services.remove(rec)  # optional: a failed one is not a STOPPED lab service
+        ctx.info.save()
+        ctx.log(f"slurmrestd: {exc}; skipped")
+        return
+    ctx.info.save()
 
 
 def cancel_all_jobs(conf: str, timeout: float = 15.0) -> None:
@@ -103,3 +135,17 @@ def cancel_all_jobs(conf: str, timeout: float = 15.0) -> None:
         done = run(["squeue", "-h", "-t", "RUNNING,COMPLETING,PENDING", "-o", "%i"], timeout=5, env=env)
         return done is None or done.returncode != 0 or not done.stdout.strip()
     wait_until(drained, timeout, interval=0.3)
+
+
+def submit_job(conf: str | None, name: str, argv: list[str], *, comment: str, output: Path,
+               cwd: Path) -> str:
+    """sbatch one command (an argument list, quoted for the batch shell); returns the job id."""
+    import shlex
+
+    env = {"SLURM_CONF": conf} if conf else None
+    done = run(["sbatch", "--parsable", "--job-name", name, "--comment", comment, "--output", str(output),
+                "--chdir", str(cwd), "--wrap", f"exec {shlex.join(argv)}"], timeout=15, env=env)
+    if done is None or done.returncode != 0:
+        why = done.stderr.strip() if done else "sbatch could not run"
+        raise LabError(f"{name}: sbatch failed: {why}")
+    return done.stdout.strip().split(";")[0]

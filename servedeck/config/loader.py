@@ -270,3 +270,39 @@ def _real_loc(loc: Loc) -> Loc:
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "none", "function-after", "function-before", "lax-or-strict"}
+
+
+def load_model(text: str, source: str, model: type, *, keys: tuple[str, ...] | None = None):
+    """Validate a YAML document (or only its top-level `keys`) against a pydantic `model`,
+    with `${ENV}` expansion and FILE:LINE:COL problems, exactly like the main config.
+
+    Returns (instance, marks). Used by sections that live in their own schema (the
+    orchestrator's deployments), standalone or inside servedeck's config file.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
+    index = _NodeIndex(source)
+    data: Any = {}
+    if root is not None:
+        index.walk(root, ())
+        data = yaml.SafeLoader("").construct_document(root)
+    problems = list(index.problems)
+    if not isinstance(data, dict):
+        raise ConfigError(problems + [Problem(source, 1, 1, "the config must be a mapping of sections")])
+    if keys is not None:
+        data = {k: v for k, v in data.items() if k in keys}
+    data = _expand_env(data, (), index, problems)
+    instance = None
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(index.problems_from(exc, ()))
+    if problems or instance is None:
+        raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
+    return instance, index.marks

@@ -53,14 +53,29 @@ HOST_RUNS=${HOST_MANIFEST_ROOT:-${HOST_TELEMETRY:+$HOST_TELEMETRY/container_runs
 mkdir -p "$RUNS_DIR" "$TELEMETRY_ROOT/logs" "$PROM_DIR" "$JAEGER_DIR/key" "$JAEGER_DIR/data"
 
 # -- 2. tee everything into the run log --------------------------------------------------
+: >>"$LOG_FILE"  # exists (and is the user's, for the server's output) before tee opens it
+chown "$RUN_USER" "$LOG_FILE" 2>/dev/null || chmod a+w "$LOG_FILE"
 FIFO=/tmp/init-run-$CONTAINER_RUN_ID.fifo
 mkfifo "$FIFO"
 tee -a "$LOG_FILE" <"$FIFO" &
+TEE_PID=$!
 exec >"$FIFO" 2>&1
 rm -f "$FIFO"
-chown "$RUN_USER" "$LOG_FILE" 2>/dev/null || chmod a+w "$LOG_FILE"
 echo "init-run: CONTAINER_RUN_ID=$CONTAINER_RUN_ID"
 echo "init-run: logging to $LOG_FILE"
+
+# finish STATUS: close our end of the tee and let it drain before PID 1 exits (the kernel
+# kills every process of the container when PID 1 ends, so the last lines would be lost).
+# The exporters hold the pipe open too, so they are stopped first; the wait is bounded.
+finish() {
+    for pid in $PID_hostengine $PID_dcgm $PID_node $PID_prometheus $PID_jaeger; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    exec >&- 2>&-
+    (sleep 3; kill "$TEE_PID" 2>/dev/null) &
+    wait "$TEE_PID" 2>/dev/null
+    exit "$1"
+}
 
 WARNINGS=""
 warn() {
@@ -226,7 +241,7 @@ if [ -n "$INIT_RUN_HOOK" ]; then
     status=$?
     if [ "$status" != 0 ]; then
         echo "init-run: INIT_RUN_HOOK failed with status $status; stopping"
-        exit "$status"
+        finish "$status"
     fi
 fi
 
@@ -248,4 +263,4 @@ wait "$child"
 status=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
 echo "init-run: payload exited with status $status"
-exit "$status"
+finish "$status"

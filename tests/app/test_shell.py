@@ -82,12 +82,14 @@ async def test_filter_hides_rows_and_escape_clears_it():
         table = app._table("containers")
         await wait_for(pilot, lambda: table.row_count == 3)
         await pilot.press("slash", "e", "t")
-        assert table.row_count == 1 and table.selected()[1].id == "beta"
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert table.selected()[1].id == "beta"
         assert "filter" in header_text(app, "containers")
         await pilot.press("enter")  # keep the filter, back to the table
+        await pilot.pause(0.2)
         assert table.row_count == 1
         await pilot.press("escape")
-        assert table.row_count == 3
+        await wait_for(pilot, lambda: table.row_count == 3)
 
 
 async def test_help_lists_every_binding_of_the_pane_and_the_global_ones():
@@ -274,3 +276,19 @@ async def test_a_prompted_action_is_refused_in_readonly_before_asking():
         await pilot.press("n")
         assert type(app.screen).__name__ != "ValueScreen"
         assert backend.performed == []
+
+
+async def test_command_mode_opens_a_log_source_by_name(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("first line\nsecond line\n")
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon", *f"logs file/{log}", "enter")
+        assert app.current_pane == "logs"
+        await wait_for(pilot, lambda: "second line" in [l.plain for l in app._table("logs").query_one("#log-view").lines])
+
+
+async def test_log_buffer_size_comes_from_config():
+    app, _ = make_app("ui: {log_buffer_lines: 1234}\n")
+    async with app.run_test(size=SIZE):
+        assert app._table("logs").capacity == 1234

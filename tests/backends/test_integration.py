@@ -81,7 +81,7 @@ def test_prometheus_targets(lab):
 # -- slurm ------------------------------------------------------------------------------
 
 def _submit(pool: SSHPool, name: str) -> str:
-    result = pool.run("lab", ["sbatch", "--parsable", "--job-name", name, "--wrap", "sleep 300"], timeout=30)
+    result = pool.run("lab", ["sbatch", "--parsable", "--job-name", name, "--output", "/dev/null", "--wrap", "sleep 300"], timeout=30)
     assert result.rc == 0, result.stderr
     return result.stdout.strip().split(";")[0]
 

@@ -1,0 +1,322 @@
+"""Observes SLURM, routers and workers, runs `decide` per deployment, applies the effects.
+
+One squeue per pass serves every deployment; each deployment's router list and health
+probes are taken when its health interval is due. Every effect is followed by a state
+save, and a worker is recorded before its sbatch runs (see state.py). SLURM and router
+errors are counted, logged and backed off per deployment; they never end the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from copy import deepcopy
+from pathlib import Path
+from typing import Callable
+
+from servedeck.backends.port_allocator import listening_ports
+from servedeck.orchestrator import policy, sbatch
+from servedeck.orchestrator.adapters import RouterClient, RouterError, SlurmCLI, SlurmError, SlurmJob
+from servedeck.orchestrator.config import Deployment, SGOrchConfig
+from servedeck.orchestrator.health import HealthProber
+from servedeck.orchestrator.logging_json import log
+from servedeck.orchestrator.metrics import Metrics
+from servedeck.orchestrator.reconciler import Effect, Facts, decide
+from servedeck.orchestrator.state import (
+    CANCELLING, PENDING, READY, STARTING, SUBMITTING, UNHEALTHY, DeploymentState, State, StateStore, Transition, Worker,
+)
+from servedeck.orchestrator.tunneling import Tunnels
+
+_LOG_TAIL = 65536
+# Fault injection for the crash tests: kill -9 ourselves at a named point (never set in production).
+CRASH_AT = os.environ.get("SERVEDECK_ORCH_CRASH_AT", "")
+
+
+def _crash_point(name: str) -> None:
+    if CRASH_AT == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Engine:
+    def __init__(self, config: SGOrchConfig, *, slurm: SlurmCLI | None = None, metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.time, tunnels: Tunnels | None = None):
+        self.config = config
+        self.clock = clock
+        self.state_dir = config.orchestrator.state_path()
+        self.store = StateStore(self.state_dir / "state.json")
+        self.state: State = self.store.load()
+        self.slurm = slurm or SlurmCLI(timeout=max(d.slurm.command_timeout_s for d in config.deployments))
+        self.metrics = metrics or Metrics()
+        self.prober = HealthProber()
+        self.tunnels = tunnels or Tunnels(config)
+        self.routers = {d.name: RouterClient(d.name, d.router) for d in config.deployments if d.router}
+        self.lock = threading.RLock()  # guards self.state against the control thread
+        self._due: dict[str, float] = {}
+        self._taken_ports: set[int] = set()
+        self.allow_submit = True  # `adopt` runs passes that never submit
+        self.dry_run = False  # `adopt --dry-run`: decide on a copy, record, change nothing
+        self.planned: list[tuple[str, Effect]] = []
+        self.dry_timeline: list[tuple[str, Transition]] = []
+        for d in config.deployments:
+            self.state.deployment(d.name)
+            self.metrics.desired.labels(d.name).set(self.state.deployment(d.name).desired(d.replicas))
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def run_pass(self, force: bool = False) -> float:
+        """Reconcile every deployment that is due; returns seconds until the next is due."""
+        now = self.clock()
+        due = [d for d in self.config.deployments if force or self._due.get(d.name, 0) <= now]
+        if not due:
+            return max(0.0, min(self._due.values()) - now)
+        jobs = self._jobs(due)
+        busy = listening_ports()
+        for dep in due:
+            self._due[dep.name] = now + dep.health.interval_s
+            try:
+                self._reconcile(dep, jobs, busy)
+            except Exception as exc:  # a bug in one deployment must not stop the others
+                log("reconcile_error", f"reconcile failed: {type(exc).__name__}: {exc}",
+                    level=logging.ERROR, deployment=dep.name)
+        return max(0.0, min(self._due.values()) - self.clock())
+
+    def _jobs(self, due: list[Deployment]) -> dict[str, dict[str, SlurmJob]] | None:
+        prefixes = {d.slurm.job_name_prefix for d in due}
+        common = min(prefixes, key=len) if len(prefixes) == 1 else ""
+        try:
+            found = self.slurm.jobs(common)
+        except SlurmError as exc:
+            for dep in due:
+                self.metrics.slurm_errors.labels(dep.name, exc.operation).inc()
+                with self.lock:
+                    policy.error_backoff(self.state.deployment(dep.name), self.clock())
+            log("slurm_error", f"squeue failed: {exc.message}", level=logging.WARNING)
+            return None
+        by_dep: dict[str, dict[str, SlurmJob]] = {d.name: {} for d in due}
+        names = {d.name: d.job_name for d in due}
+        for job in found:
+            m = job.marker
+            if m is not None and m.deployment in by_dep and job.name == names[m.deployment]:
+                current = by_dep[m.deployment].get(m.instance_id)
+                if current is None or (job.active and not current.active):
+                    by_dep[m.deployment][m.instance_id] = job
+        return by_dep
+
+    def _reconcile(self, dep: Deployment, jobs: dict | None, busy: set[int]) -> None:
+        s = self.state.deployment(dep.name)
+        router_rows = None
+        if dep.router is not None:
+            try:
+                router_rows = self.routers[dep.name].workers()
+            except RouterError as exc:
+                self.metrics.router_errors.labels(dep.name, exc.operation).inc()
+                log("router_error", f"router {exc.operation} failed: {exc.message}", level=logging.WARNING,
+                    deployment=dep.name)
+        dep_jobs = None if jobs is None else jobs.get(dep.name, {})
+        with self.lock:
+            targets = [(w.instance_id, w.url + dep.health.path) for w in s.workers.values()
+                       if w.url and w.phase in (STARTING, READY)]
+            ready_lines = self._ready_lines(dep, s)
+        probes = self.prober.probe_many(targets, dep.health.timeout_s, dep.health.headers)
+        facts = Facts(now=self.clock(), jobs=dep_jobs, router=router_rows, health=probes, ready_lines=ready_lines)
+        if self.dry_run:
+            copy = deepcopy(s)
+            effects = decide(dep, copy, facts, new_port=lambda: self._port(dep, busy))
+            self.planned += [(dep.name, e) for e in effects if self.allow_submit or e.kind != "submit"]
+            self.dry_timeline += [(dep.name, t) for t in copy.since(s.seq)]
+            return
+        with self.lock:
+            before = dict(s.restarts)
+            mark, breaker, blacklist = s.seq, s.breaker_open_until, set(s.blacklist)
+            self._tunnel_ports(dep, s)
+            effects = decide(dep, s, facts, new_port=lambda: self._port(dep, busy))
+            if not self.allow_submit:
+                effects = [e for e in effects if e.kind != "submit"]
+            if s.error_backoff_until > self.clock():  # router/SLURM trouble: retry later, with jitter
+                effects = [e for e in effects if e.kind not in ("register", "remove_stale")]
+            self._save()
+            self._log_timeline(dep, s, mark)
+            failed = False
+            for effect in effects:
+                failed = not self._apply(dep, s, effect, router_rows) or failed
+            self._count_restarts(dep, before, s.restarts)
+            self._notify(dep, s, breaker, blacklist)
+            if (not failed and jobs is not None and (router_rows is not None or dep.router is None)
+                    and self.clock() >= s.error_backoff_until):
+                policy.error_cleared(s)  # a clean pass after the backoff ran out
+            self._gauges(dep, s)
+
+    # -- effects ------------------------------------------------------------------------
+
+    def _apply(self, dep: Deployment, s: DeploymentState, effect: Effect, rows) -> bool:
+        """Carry out one effect and save; False when SLURM or the router refused it."""
+        mark, ok = s.seq, False
+        try:
+            getattr(self, f"_do_{effect.kind}")(dep, s, effect, rows)
+            ok = True
+        except SlurmError as exc:
+            self.metrics.slurm_errors.labels(dep.name, exc.operation).inc()
+            policy.error_backoff(s, self.clock())
+            log("slurm_error", f"{exc.operation} failed: {exc.message}", level=logging.WARNING, deployment=dep.name)
+        except RouterError as exc:
+            self.metrics.router_errors.labels(dep.name, exc.operation).inc()
+            policy.error_backoff(s, self.clock())
+            log("router_error", f"router {exc.operation} failed: {exc.message}", level=logging.WARNING,
+                deployment=dep.name)
+        self._save()
+        self._log_timeline(dep, s, mark)
+        return ok
+
+    def _do_submit(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        now = self.clock()
+        w = Worker(instance_id=e.instance_id, port=e.port, phase=SUBMITTING, phase_since=now)
+        c = dep.connectivity
+        if c.mode == "tunneled" and c.tunnel_mode == "reverse":
+            known = {x.local_port for d in self.state.deployments.values() for x in d.workers.values() if x.local_port}
+            try:
+                w.local_port = self.tunnels.reserve(dep, known)
+            except RuntimeError as exc:
+                del s.workers[w.instance_id]
+                raise SlurmError("ports", str(exc)) from None
+        s.workers[w.instance_id] = w
+        s.note(w, SUBMITTING, f"port {e.port}", now)
+        self._save()  # recorded before sbatch: a crash here cannot duplicate the job
+        script = sbatch.render(dep, w.instance_id, w.port, policy.excluded_nodes(s, now), rport=w.local_port)
+        path = self.state_dir / "scripts" / f"{dep.name}-{w.instance_id}.sbatch"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+        Path(sbatch.log_dir(dep)).mkdir(parents=True, exist_ok=True)
+        try:
+            job_id = self.slurm.submit(path)
+            _crash_point("submit")  # sbatch done, job id not saved yet
+            w.job_id = job_id
+        except SlurmError:
+            del s.workers[w.instance_id]
+            self._taken_ports.discard(w.port)
+            if w.local_port:
+                self.tunnels.release(w.local_port)
+            s.note(w, "forgotten", "sbatch failed", self.clock())
+            raise
+        s.note(w, "pending", f"submitted job {w.job_id}", self.clock())
+
+    def _do_register(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        w = s.workers.get(e.instance_id)
+        if w is None or not w.url:
+            return
+        self.routers[dep.name].add(w.url)
+        _crash_point("register")  # the router has it, our state does not say so yet
+        w.registered, w.registered_at = True, self.clock()
+        s.note(w, READY, "registered in the router", self.clock(), event="worker_registered")
+
+    def _do_deregister(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        w = s.workers.get(e.instance_id)
+        if w is None or dep.router is None:
+            return
+        row = next((r for r in rows or () if r.url.rstrip("/") == w.url.rstrip("/")), None)
+        if row is not None:
+            self.routers[dep.name].remove(row)
+        _crash_point("drain")  # removed from the router, not yet cancelled
+        w.registered = False
+        s.note(w, w.phase, "removed from the router", self.clock(), event="worker_deregistered")
+
+    def _do_cancel(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        w = s.workers.get(e.instance_id)
+        if w is not None and w.job_id:
+            self.slurm.cancel(w.job_id)
+            s.note(w, CANCELLING, f"scancel {w.job_id}", self.clock())
+
+    def _do_forget(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        w = s.workers.pop(e.instance_id, None)
+        if w is not None:
+            self._taken_ports.discard(w.port)
+            self.tunnels.close(dep, w)
+            if w.local_port:
+                self.tunnels.release(w.local_port)
+
+    def _do_remove_stale(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
+        if e.row is not None:
+            self.routers[dep.name].remove(e.row)
+            log("router_stale_removed", f"removed router entry {e.row.url}: no worker of ours behind it",
+                deployment=dep.name, worker_url=e.row.url)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _port(self, dep: Deployment, busy: set[int]) -> int:
+        used = self._taken_ports | busy | {w.port for d in self.state.deployments.values() for w in d.workers.values()}
+        lo, hi = dep.connectivity.worker_port_range
+        for port in range(lo, hi + 1):
+            if port not in used:
+                self._taken_ports.add(port)
+                return port
+        raise SlurmError("ports", f"no free port in {lo}-{hi}")
+
+    def _tunnel_ports(self, dep: Deployment, s: DeploymentState) -> None:
+        """Tunneled modes: open (or re-open) each running worker's tunnel; sets its url."""
+        if dep.connectivity.mode != "tunneled":
+            return
+        for w in s.workers.values():
+            if w.node and w.phase in (STARTING, READY, UNHEALTHY):
+                self.tunnels.ensure(dep, w)
+
+    def _ready_lines(self, dep: Deployment, s: DeploymentState) -> frozenset[str]:
+        found = set()
+        for w in s.workers.values():
+            if w.phase in (PENDING, STARTING) and w.adopted and not w.ready_seen and w.job_id:
+                try:
+                    with open(sbatch.log_path(dep, w.job_id), "rb") as handle:
+                        handle.seek(0, 2)
+                        handle.seek(max(0, handle.tell() - _LOG_TAIL))
+                        text = handle.read().decode(errors="replace")
+                except OSError:
+                    continue
+                if sbatch.ready_in_log(text, w.instance_id):
+                    found.add(w.instance_id)
+        return frozenset(found)
+
+    def _save(self) -> None:
+        self.store.save(self.state)
+
+    def _count_restarts(self, dep: Deployment, before: dict[str, int], after: dict[str, int]) -> None:
+        for reason, count in after.items():
+            if count > before.get(reason, 0):
+                self.metrics.restarts.labels(dep.name, reason).inc(count - before.get(reason, 0))
+
+    def _gauges(self, dep: Deployment, s: DeploymentState) -> None:
+        workers = list(s.workers.values())
+        self.metrics.desired.labels(dep.name).set(s.desired(dep.replicas))
+        self.metrics.ready.labels(dep.name).set(sum(1 for w in workers if w.phase == READY))
+        self.metrics.unhealthy.labels(dep.name).set(
+            sum(1 for w in workers if w.phase == UNHEALTHY or (w.phase == READY and w.fail_streak > 0)))
+        c = dep.connectivity
+        if c.mode == "tunneled" and c.tunnel_mode == "reverse":  # opened by the jobs: up when answering
+            up = sum(1 for w in workers if w.local_port and w.ok_streak > 0)
+        else:
+            up = self.tunnels.up_count(dep)
+        self.metrics.tunnels_up.labels(dep.name).set(up)
+
+    def _notify(self, dep: Deployment, s: DeploymentState, breaker: float, blacklist: set[str]) -> None:
+        """Notifications (log_only: a WARNING/ERROR line with its own event) for what an
+        operator must know about: the circuit breaker opening, a node blacklisted."""
+        if s.breaker_open_until > breaker and s.breaker_open_until > self.clock():
+            log("notify_circuit_open", f"{s.failures} replacements in a row failed: holding {dep.name} at "
+                f"{sum(1 for w in s.workers.values() if w.phase == READY)} ready workers for "
+                f"{dep.policy.circuit_breaker_cooldown_s:g}s", level=logging.ERROR, deployment=dep.name)
+        for node in sorted(set(s.blacklist) - blacklist):
+            log("notify_node_blacklisted", f"node {node} blacklisted for {dep.policy.node_blacklist_cooldown_s:g}s",
+                level=logging.WARNING, deployment=dep.name)
+
+    def _log_timeline(self, dep: Deployment, s: DeploymentState, mark: int) -> None:
+        for t in s.since(mark):
+            w = s.workers.get(t.instance_id)
+            level = logging.WARNING if t.phase in (UNHEALTHY, "gone") or "failed" in t.reason else logging.INFO
+            log(t.event or f"worker_{t.phase}", t.reason, level=level, deployment=dep.name, job_id=t.job_id,
+                worker_url=w.url if w else "")
+
+    def close(self) -> None:
+        self.prober.close()
+        self.tunnels.close_all()
+        for router in self.routers.values():
+            router.close()

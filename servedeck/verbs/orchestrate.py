@@ -1,0 +1,117 @@
+"""`servedeck orchestrate validate | status | adopt | run`: SGOrch's verbs.
+
+The config is a standalone SGOrch file or servedeck's own config with `orchestrator:` and
+`deployments:` sections (--config, else $SERVEDECK_CONFIG, else the default path).
+Exit codes: 0 ok, 1 invalid/refused, 2 config error, 3 orchestrator not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+EXIT_OK, EXIT_INVALID, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    orch = sub.add_parser("orchestrate", parents=[parent],
+                          help="keep N SGLang workers alive on SLURM (validate, status, adopt, run)")
+    verbs = orch.add_subparsers(dest="orchestrate_verb", metavar="ACTION", required=True)
+    verbs.add_parser("validate", parents=[parent], help="check the deployments; FILE:LINE:COL per problem")
+    st = verbs.add_parser("status", parents=[parent], help="deployments and workers (live, else from the state file)")
+    st.add_argument("--deployment", help="only this deployment")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    ad = verbs.add_parser("adopt", parents=[parent], help="adopt running workers once, without submitting any")
+    ad.add_argument("--dry-run", action="store_true", help="print what adoption would do, change nothing")
+    run = verbs.add_parser("run", parents=[parent], help="run the orchestrator in the foreground")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    orch.set_defaults(handler=main)
+
+
+def _config(args):
+    from servedeck.config.errors import ConfigError
+    from servedeck.config.loader import resolve_path
+    from servedeck.orchestrator.config import load
+
+    path = resolve_path(getattr(args, "config", None))
+    if path is None:
+        print("error: no config: pass --config FILE (or set SERVEDECK_CONFIG)", file=sys.stderr)
+        return None
+    try:
+        return load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def main(args) -> int:
+    config = _config(args)
+    if config is None:
+        return EXIT_CONFIG
+    verb = args.orchestrate_verb
+    if verb == "validate":
+        names = ", ".join(f"{d.name} ({d.replicas})" for d in config.deployments)
+        print(f"ok: {len(config.deployments)} deployment(s): {names}")
+        return EXIT_OK
+    if verb == "status":
+        return _status(config, args)
+    if verb == "adopt":
+        return _adopt(config, args.dry_run)
+    return _run(config, args.log_level)
+
+
+def _status(config, args) -> int:
+    from servedeck.orchestrator import status
+    from servedeck.orchestrator.control import ControlError, request
+    from servedeck.orchestrator.state import StateError, StateStore
+
+    if args.deployment and config.deployment(args.deployment) is None:
+        print(f"error: unknown deployment {args.deployment!r}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        reply = request(config.orchestrator.socket_path(), {"cmd": "status", "deployment": args.deployment})
+        doc = reply["status"]
+    except (ControlError, KeyError):
+        try:
+            state = StateStore(config.orchestrator.state_path() / "state.json").load()
+        except StateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        doc = status.build(config, state, time.time(), running=False, deployment=args.deployment)
+    print(json.dumps(doc, indent=2) if args.json else status.render_text(doc))
+    return EXIT_OK
+
+
+def _adopt(config, dry_run: bool) -> int:
+    from servedeck.orchestrator import adoption
+    from servedeck.orchestrator.state import StateError
+
+    try:
+        lines = adoption.adopt(config, dry_run=dry_run)
+    except (adoption.AdoptionRefused, StateError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print("\n".join(lines) if lines else "nothing to adopt")
+    return EXIT_OK
+
+
+def _run(config, level: str) -> int:
+    from servedeck.orchestrator import logging_json
+    from servedeck.orchestrator.service import AlreadyRunning, Service
+    from servedeck.orchestrator.state import StateError
+
+    logging_json.setup(level)
+    try:
+        service = Service(config)
+    except (AlreadyRunning, StateError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        service.run()
+    except OSError as exc:  # metrics port or socket path taken
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK

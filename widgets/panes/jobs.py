@@ -1,0 +1,91 @@
+"""The jobs pane: the generic table plus sorting by any column (`s` cycles, `S` reverses).
+
+Sorting keeps the table's diffed updates: rows are re-ordered only when the order the
+sort asks for differs from the order shown, so the cursor survives refreshes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from textual.binding import Binding
+
+from servedeck.backends.base import Action, PaneSpec
+from servedeck.widgets.resource_table import ResourceTable, table_class_for
+
+
+def sort_value(value: Any) -> tuple:
+    """Numbers before text before empties; job ids like `12_3` compare numerically."""
+    if value is None or value == "":
+        return (2, 0, "")
+    if isinstance(value, bool):
+        return (0, int(value), "")
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    text = str(value)
+    head = text.split("_")[0]
+    if head.isdigit():
+        return (0, int(head), text)
+    return (1, 0, text.casefold())
+
+
+class SortableTable(ResourceTable):
+    """A ResourceTable whose rows follow a chosen column (none: arrival order)."""
+
+    BINDINGS = [
+        Binding("s", "cycle_sort", "Sort", id="sort.cycle", tooltip="Sort by the next column"),
+        Binding("S", "reverse_sort", "Reverse", id="sort.reverse", tooltip="Reverse the sort order", show=False),
+    ]
+    DEFAULT_SORT: str | None = None
+
+    def __init__(self, spec: PaneSpec, **kwargs):
+        super().__init__(spec, **kwargs)
+        self.sort_key: str | None = self.DEFAULT_SORT
+        self.sort_reverse = False
+
+    def _apply(self) -> None:
+        super()._apply()
+        self._resort()
+
+    def _resort(self) -> None:
+        if not self.sort_key or not self._rows:
+            return
+        key = self.sort_key
+        desired = [k for k, _ in sorted(self._rows.items(), key=lambda kv: sort_value(getattr(kv[1][1], key, None)),
+                                        reverse=self.sort_reverse)]
+        if desired == [row.key.value for row in self.ordered_rows]:
+            return
+        rank = {tuple(str(c) for c in self._cells[k]): i for i, k in enumerate(desired)}
+        self.sort(key=lambda cells: rank.get(tuple(str(c) for c in cells), 0))
+
+    def _announce(self) -> None:
+        title = next((c.title for c in self.spec.columns if c.key == self.sort_key), "arrival")
+        self.notify(f"{self.spec.title}: sorted by {title}{' (descending)' if self.sort_reverse else ''}",
+                    timeout=2)
+
+    def action_cycle_sort(self) -> None:
+        keys = [c.key for c in self.spec.columns]
+        index = keys.index(self.sort_key) + 1 if self.sort_key in keys else 0
+        self.sort_key = keys[index % len(keys)]
+        self._resort()
+        self._announce()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+        self._announce()
+
+
+def sortable_body(default_sort: str | None):
+    """A pane-body factory: the pane's action table, made sortable."""
+
+    def factory(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> ResourceTable:
+        base = table_class_for(spec, actions)
+        name = base.__name__.replace("Table", "SortableTable")
+        cls = type(name, (SortableTable, base), {"DEFAULT_SORT": default_sort})
+        return cls(spec, id=id, **kwargs)
+
+    return factory
+
+
+PANE_BODIES = {"jobs": sortable_body("job_id")}

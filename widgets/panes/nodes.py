@@ -1,0 +1,39 @@
+"""The nodes pane: CPU and memory of each host as bars, load, a CPU sparkline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servedeck.backends.metrics_model import NodeRow
+from servedeck.widgets.cells import human_bytes
+from servedeck.widgets.resource_table import ResourceTable
+from servedeck.widgets.gauges import bar, sparkline
+from servedeck.widgets.panes.gpus import state_cell
+from servedeck.widgets.resource_table import table_class_for
+
+
+class NodeTable(ResourceTable):
+    def cell(self, column: str, row: Any) -> Any:
+        if not isinstance(row, NodeRow):
+            return super().cell(column, row)
+        if column == "cpu_percent":
+            cpu = row.cpu_percent
+            return bar(None if cpu is None else cpu / 100, f"{cpu:3.0f}%" if cpu is not None else "", stale=row.stale)
+        if column == "mem_percent":
+            pct = row.mem_percent
+            label = f"{human_bytes(row.mem_used_bytes)}/{human_bytes(row.mem_total_bytes)}"
+            return bar(None if pct is None else pct / 100, label, stale=row.stale)
+        if column == "history":
+            return sparkline(row.history, width=24, low=0, high=100, stale=row.stale)
+        if column == "state":
+            return state_cell(row.state, row.age_s)
+        return super().cell(column, row)
+
+
+def make_node_table(spec, actions, **kwargs) -> NodeTable:
+    base = table_class_for(spec, actions)
+    cls = type("NodesTable", (NodeTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
+    return cls(spec, **kwargs)
+
+
+PANE_BODIES = {"nodes": make_node_table}
