@@ -6,6 +6,7 @@ routes keys to actions. Everything else lives in its own module.
 
 from __future__ import annotations
 
+import os
 import time
 from importlib.resources import files
 
@@ -13,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from servedeck.app import panes as pane_catalog
 from servedeck.app.palette import CockpitCommands
@@ -57,8 +58,10 @@ class ServedeckApp(RowActions, App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit servedeck"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
-        Binding("colon", "command_mode", "Command", id="command", key_display=":"),
-        Binding("slash", "filter", "Filter", id="filter", key_display="/"),
+        # Priority: handled before the key reaches the focused widget, so keys typed right
+        # after `:` or `/` land in the prompt (bubbling to the App is asynchronous).
+        Binding("colon", "command_mode", "Command", id="command", key_display=":", priority=True),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/", priority=True),
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume refresh"),
         Binding("ctrl+r,f5", "refresh", "Refresh", id="refresh", tooltip="Poll every backend now"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
@@ -99,7 +102,9 @@ class ServedeckApp(RowActions, App[int]):
                     actions.setdefault(action.id, action)
         factory = self.bodies.get(key)
         if factory is not None:
-            extra = {"capacity": self.loaded.config.ui.log_buffer_lines} if key == "logs" else {}
+            extra = {}
+            if key == "logs" and "SERVEDECK_LOG_BUFFER" not in os.environ:  # the environment beats the file
+                extra["capacity"] = self.loaded.config.ui.log_buffer_lines
             return factory(self.specs[key], tuple(actions.values()), id=f"table-{key}", **extra)
         return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
 
@@ -130,6 +135,11 @@ class ServedeckApp(RowActions, App[int]):
             if unknown:
                 self.notify(f"ui.keys: unknown binding ids {', '.join(unknown)} (see ? for ids)", severity="warning")
             self.set_keymap({k: v for k, v in ui.keys.items() if k in known})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("command_mode", "filter") and isinstance(self.focused, Input):
+            return False  # typing `:` or `/` into a text field types it
+        return True
 
     def binding_ids(self) -> set[str]:
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}

@@ -73,12 +73,13 @@ def ordered(keys: set[str]) -> list[str]:
 
 
 def resolve(word: str) -> str | None:
-    """The pane key an alias or pane name stands for."""
+    """The pane key an alias, a pane name or a unique prefix of a pane name stands for."""
     word = word.strip().lower().lstrip(":")
     for key, aliases in ALIASES.items():
         if word == key or word in aliases:
             return key
-    return None
+    prefixed = [key for key in ALIASES if word and key.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def completions(pane_keys: list[str]) -> list[str]:

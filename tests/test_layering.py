@@ -20,6 +20,10 @@ HEADLESS_MODULES = [
     "servedeck.status",
     "servedeck.cli",
     "servedeck.lab.manager",
+    "servedeck.orchestrator.service",
+    "servedeck.orchestrator.engine",
+    "servedeck.verbs.orchestrate",
+    "servedeck.backends.orchestrator_backend",
 ]
 
 

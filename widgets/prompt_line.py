@@ -44,7 +44,7 @@ class PromptLine(Input):
         self.placeholder = "command (tab completes, esc cancels)" if mode == "command" else "filter rows"
         self.value = value
         self.display = True
-        self.focus()
+        self.screen.set_focus(self)  # now, not deferred: keys typed right after `:` land here
 
     def close(self) -> None:
         self.display = False

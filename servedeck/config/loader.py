@@ -96,7 +96,8 @@ def embedded_default_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_text(text: str, source: str) -> LoadedConfig:
+def _parse(text: str, source: str) -> tuple[dict, "_NodeIndex", list[Problem]]:
+    """YAML text -> (top-level mapping, key locations, problems so far); raises on bad YAML."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -105,24 +106,27 @@ def load_text(text: str, source: str) -> LoadedConfig:
         raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
-
     index = _NodeIndex(source)
-    if root is None:
-        data: Any = {}
-    else:
+    data: Any = {}
+    if root is not None:
         index.walk(root, ())
         data = yaml.SafeLoader("").construct_document(root)
     problems = list(index.problems)
     if not isinstance(data, dict):
-        problems.append(Problem(source, 1, 1, "the config must be a mapping of sections"))
-        raise ConfigError(problems)
+        raise ConfigError(problems + [Problem(source, 1, 1, "the config must be a mapping of sections")])
+    return data, index, problems
 
+
+def load_text(text: str, source: str) -> LoadedConfig:
+    data, index, problems = _parse(text, source)
     data = _expand_env(data, (), index, problems)
     config = None
     try:
         config = ServedeckConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(index.problems_from(exc, ()))
+    if "orchestrator" in data or "deployments" in data:
+        _validate_orchestration(data, index, problems)
     raw_backends = data.get("backends")
     targets = list(_validate_targets(raw_backends, index, problems)) if isinstance(raw_backends, dict) else []
     if config is not None:
@@ -130,6 +134,17 @@ def load_text(text: str, source: str) -> LoadedConfig:
     if problems or config is None:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
     return LoadedConfig(source, config, tuple(targets), index.marks)
+
+
+def _validate_orchestration(data: dict, index: "_NodeIndex", problems: list[Problem]) -> None:
+    """`orchestrator:` and `deployments:` in servedeck's file follow the orchestrator's schema."""
+    from servedeck.orchestrator.config import SGOrchConfig
+
+    section = {k: data[k] for k in ("orchestrator", "deployments") if k in data}
+    try:
+        SGOrchConfig.model_validate(section)
+    except ValidationError as exc:
+        problems.extend(index.problems_from(exc, ()))
 
 
 def _validate_targets(backends: dict, index: "_NodeIndex", problems: list[Problem]) -> Iterable[Target]:
@@ -279,22 +294,7 @@ def load_model(text: str, source: str, model: type, *, keys: tuple[str, ...] | N
     Returns (instance, marks). Used by sections that live in their own schema (the
     orchestrator's deployments), standalone or inside servedeck's config file.
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
-    index = _NodeIndex(source)
-    data: Any = {}
-    if root is not None:
-        index.walk(root, ())
-        data = yaml.SafeLoader("").construct_document(root)
-    problems = list(index.problems)
-    if not isinstance(data, dict):
-        raise ConfigError(problems + [Problem(source, 1, 1, "the config must be a mapping of sections")])
+    data, index, problems = _parse(text, source)
     if keys is not None:
         data = {k: v for k, v in data.items() if k in keys}
     data = _expand_env(data, (), index, problems)

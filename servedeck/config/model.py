@@ -54,6 +54,12 @@ class ServedeckConfig(Section):
     readonly: bool = Field(default=False, description="Refuse every action that changes anything.")
     ui: UISettings = Field(default_factory=UISettings)
     ssh: dict[str, SSHHost] = Field(default_factory=dict, description="SSH hosts by name.")
+    orchestrator: dict[str, Any] | None = Field(
+        default=None, description="`servedeck orchestrate` settings (checked against its own schema)."
+    )
+    deployments: list[dict[str, Any]] | None = Field(
+        default=None, description="Orchestrated deployments (checked against the orchestrator's schema)."
+    )
     backends: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="Backend targets by kind (docker, prometheus, slurm, router...)."
     )

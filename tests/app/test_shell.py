@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 
-import pytest
 from textual.widgets import Static
 
-from fakes import Box, MemoryBackend
-from servedeck.app.main_app import ServedeckApp
+from fakes import Box
+from shell_support import make_app, wait_for
 from servedeck.app.palette import CockpitCommands
 from servedeck.app.screens import ConfirmScreen, HelpScreen
-from servedeck.backends.base import BackendSettings
-from servedeck.backends.fleet import Fleet
-from servedeck.backends.runner import BackendRunner
-from servedeck.config import load_text
 from servedeck.widgets.status_bar import BackendStatusBar
 
 SIZE = (130, 32)
-
-
-def make_app(
-    config: str = "", *, readonly: bool = False, interval: float | None = None, rows=("a", "b"), clock=None
-):
-    loaded = load_text(config or "{}\n", "test.yaml")
-    backend = MemoryBackend(BackendSettings(name="mem", interval=interval), rows=rows)
-    runner = BackendRunner(backend, clock=clock) if clock else BackendRunner(backend)
-    extra = {"clock": clock} if clock else {}
-    app = ServedeckApp(loaded, readonly=readonly, fleet=Fleet([runner]), **extra)
-    return app, backend
-
-
-async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
-    """Wait for the app to reach a state, polling the UI loop (no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
 
 
 def status_text(app) -> str:
@@ -292,3 +265,25 @@ async def test_log_buffer_size_comes_from_config():
     app, _ = make_app("ui: {log_buffer_lines: 1234}\n")
     async with app.run_test(size=SIZE):
         assert app._table("logs").capacity == 1234
+
+
+async def test_keys_typed_in_one_burst_after_colon_reach_the_prompt():
+    """A terminal delivers `:co⏎` typed quickly in one read; none of it may go astray."""
+    from textual import events
+
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        burst = [("colon", ":"), ("c", "c"), ("o", "o"), ("enter", "\r")]
+        for key, char in burst:  # queued together, no waiting in between
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: app.current_pane == "containers")
+
+
+async def test_colon_and_slash_can_be_typed_into_a_text_field():
+    app, backend = make_app("ui: {start_pane: containers}\n", rows=())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(backend.polls) >= 1)
+        await pilot.press("n")  # the create action asks for a value
+        await pilot.press(*"a:b/c", "enter")
+        await wait_for(pilot, lambda: backend.performed == [("container.create", "a:b/c")])

@@ -6,7 +6,7 @@ Update deliberately with `pytest --snapshot-update`; on failure the report
 
 from __future__ import annotations
 
-from test_shell import make_app, wait_for
+from shell_support import make_app, wait_for
 
 SIZE = (120, 24)
 

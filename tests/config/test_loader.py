@@ -130,3 +130,9 @@ def test_unreadable_config_is_one_clear_problem(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(str(tmp_path / "missing.yaml"))
     assert "cannot read config" in str(info.value)
+
+
+def test_orchestrator_sections_in_servedeck_config_are_checked_with_their_schema():
+    text = "deployments:\n  - name: d1\n    replicas: two\n"
+    lines = problems(text)
+    assert any(l.startswith("cfg.yaml:3:5: deployments[0].replicas:") for l in lines)

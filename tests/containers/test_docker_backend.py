@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from servedeck.backends.base import BackendError, OpenLog, RunInteractive

@@ -9,7 +9,6 @@ import pytest
 from servedeck.lab.manager import down, status, up
 from servedeck.lab.ports import listening_ports
 from servedeck.lab.procs import start_time
-from servedeck.lab.services.base import LabPorts  # noqa: F401
 from support import lab_ports
 from servedeck.lab.state import LabError
 

@@ -17,7 +17,6 @@ import pytest
 
 from servedeck.config import load_config
 from servedeck.lab.manager import status, up
-from servedeck.lab.services.base import LabPorts  # noqa: F401
 from support import lab_ports
 from servedeck.lab.state import LabError, LabInfo
 

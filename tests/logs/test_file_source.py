@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from servedeck.backends.logsource_files import CUT_MARK, FileSource, LineSplitter
 

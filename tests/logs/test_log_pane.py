@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from pathlib import Path
 
 import pytest
 
-from app.test_shell import make_app, wait_for
+from shell_support import make_app, wait_for
 from servedeck.backends.base import OpenLog
 from servedeck.backends.logsource_files import FileSource
 from servedeck.backends.logsources import LogEvent, LogSource
-from servedeck.widgets.log_view import LogView
 
 SIZE = (120, 30)
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import until
+from orch_support import until
 from servedeck.backends.base import ShowText
 from servedeck.backends.orchestrator_backend import OrchestratorBackend, OrchestratorSettings
 

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import until
+from orch_support import until
 
 pytestmark = pytest.mark.integration
 

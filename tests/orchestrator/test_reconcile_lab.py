@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import http_json, until
+from orch_support import http_json, until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import until
+from orch_support import until
 from servedeck.orchestrator.adapters import SlurmError
 from servedeck.orchestrator.config import SGOrchConfig
 from servedeck.orchestrator.engine import Engine

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from conftest import until
+from orch_support import until
 
 pytestmark = pytest.mark.integration
 
