@@ -91,6 +91,8 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    for chatty in ("httpx", "httpcore", "paramiko.transport", "urllib3", "docker"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)  # one line per request drowns the rest
 
 
 def _load(config_path: str | None):

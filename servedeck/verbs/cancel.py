@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from servedeck.verbs.jobs import (EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, add_common, confirmed,
+from servedeck.verbs.common import (EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, add_common, confirmed,
                                   is_readonly, load_fleet, runners_of)
 
 

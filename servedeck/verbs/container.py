@@ -14,7 +14,9 @@ import dataclasses
 import json
 import sys
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+from servedeck.verbs.common import (
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, confirmed, load_config_or_report,
+)
 MUTATING = {"start", "stop", "serve", "unserve", "build"}
 
 
@@ -33,13 +35,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def _settings(args):
     from servedeck.backends.runs_settings import RunsSettings
-    from servedeck.config import ConfigError, load_config
 
-    try:
-        loaded = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    loaded = load_config_or_report(args)
+    if loaded is None:
         return None, False
     settings = [t.settings for t in loaded.targets if t.kind == "runs"]
     if args.target:
@@ -87,7 +85,7 @@ def _dispatch(args, helper) -> int:
     if what == "start":
         helper.start(emit=lambda line: print(line, flush=True))
     elif what == "stop":
-        if not args.yes and not _confirm(f"remove container {helper.settings.container}?"):
+        if not confirmed(f"remove container {helper.settings.container}?", args.yes):
             print("servedeck container stop: not confirmed (pass --yes)", file=sys.stderr)
             return EXIT_FAILED
         print(helper.stop())
@@ -127,11 +125,3 @@ def _status(helper, *, as_json: bool) -> int:
             print(f"WARNING: {safe(warning)}")
     return EXIT_OK if status.state == "running" else EXIT_FAILED
 
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    try:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-    except EOFError:
-        return False

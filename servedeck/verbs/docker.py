@@ -11,9 +11,11 @@ import argparse
 import subprocess
 import sys
 
-from servedeck.verbs.logs import load_runners, print_source
+from servedeck.verbs.common import (
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, confirmed, is_readonly, load_fleet,
+)
+from servedeck.verbs.logs import print_source
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
 VERBS = {"start": "container.start", "stop": "container.stop", "restart": "container.restart",
          "rm": "container.remove", "shell": "container.shell"}
 
@@ -42,13 +44,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def _docker_runners(args):
-    fleet = load_runners(args)
-    if fleet is None:
-        return None, None
+    """(loaded config, fleet, docker runners), or (None, None, None) after a config error."""
+    found = load_fleet(args)
+    if found is None:
+        return None, None, None
+    loaded, fleet = found
     runners = [r for r in fleet.runners if r.backend.kind == "docker"]
     if args.host:
         runners = [r for r in runners if r.name == args.host]
-    return fleet, runners
+    return loaded, fleet, runners
 
 
 def _no_hosts(args) -> int:
@@ -60,7 +64,7 @@ def _no_hosts(args) -> int:
 def cmd_ps(args) -> int:
     from servedeck.status import row_dict, write_json
 
-    fleet, runners = _docker_runners(args)
+    _, fleet, runners = _docker_runners(args)
     if fleet is None:
         return EXIT_CONFIG
     try:
@@ -121,21 +125,16 @@ def _find(args, runners):
     return EXIT_FAILED
 
 
-def _readonly(args, fleet_config_readonly: bool) -> bool:
-    return bool(getattr(args, "readonly", False) or fleet_config_readonly)
-
-
 def cmd_action(args) -> int:
     from servedeck.backends.base import RunInteractive, find_action
-    from servedeck.config import load_config
 
-    fleet, runners = _docker_runners(args)
+    loaded, fleet, runners = _docker_runners(args)
     if fleet is None:
         return EXIT_CONFIG
     try:
         if not runners:
             return _no_hosts(args)
-        readonly = _readonly(args, load_config(getattr(args, "config", None)).config.readonly)
+        readonly = is_readonly(args, loaded)
         action = find_action(type(runners[0].backend), args.action_id)
         if readonly and action.mutating:
             print(f"servedeck docker: refused: {action.title.lower()} changes state (read-only mode)", file=sys.stderr)
@@ -144,7 +143,7 @@ def cmd_action(args) -> int:
         if isinstance(found, int):
             return found
         runner, row = found
-        if action.confirm and not getattr(args, "yes", False) and not _confirm(f"{action.title} {row.name} on {runner.name}?"):
+        if action.confirm and not confirmed(f"{action.title} {row.name} on {runner.name}?", getattr(args, "yes", False)):
             return EXIT_FAILED
         result = runner.perform(args.action_id, row, readonly=readonly)
     finally:
@@ -155,19 +154,8 @@ def cmd_action(args) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        print(f"servedeck docker: {question} — not confirmed (add --yes to run without a terminal)", file=sys.stderr)
-        return False
-    try:
-        answer = input(f"{question} [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 def cmd_logs(args) -> int:
-    fleet, runners = _docker_runners(args)
+    _, fleet, runners = _docker_runners(args)
     if fleet is None:
         return EXIT_CONFIG
     try:

@@ -1,8 +1,4 @@
-"""`servedeck jobs [--json]`: the SLURM queues of every configured cluster.
-
-Also the small helpers the cluster verbs (cancel, drain, tunnel) share: loading the
-config and fleet, the read-only rule, and asking for confirmation.
-"""
+"""`servedeck jobs [--json]`, `job`, `nodes`, `submit`: the SLURM queues of every configured cluster."""
 
 from __future__ import annotations
 
@@ -11,67 +7,12 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REFUSED = 0, 1, 2, 3
+from servedeck.verbs.common import (
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, add_common, is_readonly, load_fleet, print_table, row_dict,
+    runners_of,
+)
+
 SORT_KEYS = ("job_id", "name", "user", "state", "partition", "node", "elapsed_s", "time_left_s", "gpus")
-
-
-# -- shared by the cluster verbs ---------------------------------------------------------
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: `servedeck --readonly VERB` (the main flag) is not overwritten by a default.
-    parser.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS,
-                        help="refuse anything that changes something")
-
-
-def load_fleet(args) -> tuple[Any, Any] | None:
-    """(loaded config, Fleet), or None after printing the config error."""
-    from servedeck.backends.fleet import Fleet
-    from servedeck.config import ConfigError, load_config
-
-    try:
-        loaded = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
-    return loaded, Fleet.from_config(loaded)
-
-
-def is_readonly(args, loaded) -> bool:
-    return bool(getattr(args, "readonly", False) or loaded.config.readonly)
-
-
-def confirmed(question: str, yes: bool) -> bool:
-    """--yes, or an interactive 'y'; without a terminal and without --yes: refused."""
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        print(f"{question} -- refused: not a terminal; pass --yes to confirm", file=sys.stderr)
-        return False
-    try:
-        answer = input(f"{question} [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
-def runners_of(fleet, kind: str, name: str | None = None) -> list:
-    return [r for r in fleet.runners if r.backend.kind == kind and (name is None or r.name == name)]
-
-
-def row_dict(backend: str, row: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {"backend": backend, **dataclasses.asdict(row)}
-
-
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    from servedeck.text import safe
-
-    cells = [[safe("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 # -- jobs --------------------------------------------------------------------------------

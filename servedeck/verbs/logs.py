@@ -12,6 +12,8 @@ import argparse
 import os
 import re
 import sys
+
+from servedeck.verbs.common import load_fleet
 import threading
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -27,17 +29,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def load_runners(args):
-    """The configured backends' runners, or an exit code when the config is broken."""
-    from servedeck.backends.fleet import Fleet
-    from servedeck.config import ConfigError, load_config
-
-    try:
-        loaded = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
-    return Fleet.from_config(loaded)
+    """The configured backends' fleet, or None after printing the config's problems."""
+    found = load_fleet(args)
+    return None if found is None else found[1]
 
 
 def run(args) -> int:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from servedeck.verbs.jobs import (EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, add_common, confirmed,
+from servedeck.verbs.common import (EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, add_common, confirmed,
                                   is_readonly, load_fleet, print_table, row_dict, runners_of)
 
 

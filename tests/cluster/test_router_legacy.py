@@ -36,9 +36,12 @@ def legacy_python() -> Path:
 
 @pytest.fixture
 def legacy_router(lab, tmp_path) -> Iterator[str]:
-    port = next(p for p in range(38800 + PORT_OFFSET // 10, 38900 + PORT_OFFSET // 10) if is_free(p))
+    free = (p for p in range(38800 + PORT_OFFSET // 10, 38900 + PORT_OFFSET // 10) if is_free(p))
+    port, metrics_port = next(free), next(free)
+    # Its metrics default to 29000, the current router's port in the lab: give it its own.
     pid, started = spawn([str(legacy_python()), "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-                          "--port", str(port), "--worker-urls", lab.worker_urls[0]],
+                          "--port", str(port), "--worker-urls", lab.worker_urls[0],
+                          "--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics_port)],
                          tmp_path / "legacy-router.log", cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:

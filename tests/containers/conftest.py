@@ -14,18 +14,7 @@ from typing import Callable, Iterator
 import docker
 import pytest
 
-IMAGE = "sdctr-busybox:latest"
-PREFIX = "sdctr-"
-
-
-def build_busybox(client: docker.DockerClient, ctx_dir) -> str:
-    """FROM scratch + the static busybox: nothing can be pulled here."""
-    shutil.copy("/bin/busybox", ctx_dir / "busybox")
-    (ctx_dir / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n'
-    )
-    client.images.build(path=str(ctx_dir), tag=IMAGE, rm=True)
-    return IMAGE
+from container_support import PREFIX, build_busybox
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import time
 import docker
 import pytest
 
-from conftest import build_busybox
+from container_support import build_busybox
 from servedeck.backends.logsource_docker import DockerLogSource, split_timestamp
 
 pytestmark = pytest.mark.integration
