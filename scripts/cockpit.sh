@@ -6,7 +6,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-if [[ ! -f .lab/servedeck.yaml ]] || ! .venv/bin/servedeck lab status --dir .lab >/dev/null 2>&1; then
+# Start the lab unless one already runs here; a record left by a lab whose processes are
+# gone (a reboot) is cleared first.
+if ! .venv/bin/servedeck lab status --dir .lab 2>/dev/null | grep -q " running "; then
+  .venv/bin/servedeck lab down --dir .lab >/dev/null 2>&1 || true
   .venv/bin/servedeck lab up --dir .lab
 fi
 exec .venv/bin/servedeck --config .lab/servedeck.yaml "$@"

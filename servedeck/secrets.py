@@ -28,6 +28,11 @@ def register(value: str) -> None:
             _secrets.add(value)
 
 
+def has_secrets() -> bool:
+    """Cheap check for hot paths (every log line): is there anything to mask at all?"""
+    return bool(_secrets)
+
+
 def redact(text: str) -> str:
     if not _secrets or not text:
         return text

@@ -28,7 +28,7 @@ def status_json(lab) -> tuple[int, dict]:
 def test_status_json_reports_the_lab(lab):
     for _ in range(30):  # Prometheus discovers its scrape targets a few seconds after start
         code, doc = status_json(lab)
-        if doc.get("targets") and all(t["health"] == "up" for t in doc["targets"]):
+        if {"prometheus", "node", "dcgm", "router"} <= {t["job"] for t in doc.get("targets", []) if t["health"] == "up"}:
             break
         time.sleep(1)
     assert code == 0, doc["backends"]
@@ -37,7 +37,8 @@ def test_status_json_reports_the_lab(lab):
     states = {b["name"]: (b["state"], b["error"]) for b in doc["backends"]}
     assert all(state in ("ok", "degraded") for state, _ in states.values()), states
     assert {w["url"] for w in doc["workers"]} <= set(lab.worker_urls)
-    assert {t["health"] for t in doc["targets"]} == {"up"}
+    up = {t["job"] for t in doc["targets"] if t["health"] == "up"}
+    assert {"prometheus", "node", "dcgm", "router"} <= up  # workers may have been drained
 
 
 async def test_cockpit_shows_live_backend_states_on_the_lab(lab):

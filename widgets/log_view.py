@@ -24,6 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from servedeck.backends.logsources import LogEvent
+from servedeck.secrets import has_secrets, redact
 from servedeck.text import strip_control
 
 DEFAULT_CAPACITY = 50_000
@@ -55,6 +56,8 @@ def sanitise(event: LogEvent, now: float) -> Line:
     if not text.isprintable():  # the common clean line skips the regexes
         text = strip_control(text, keep_sgr=True)
         plain = _SGR.sub("", text) if "\x1b" in text else text
+    if has_secrets():  # a secret from the environment that a process printed stays masked
+        text, plain = redact(text), redact(plain)
     if event.kind == "status":
         return Line(event.ts or now, f"── {plain} ──", f"── {plain} ──", True)
     return Line(event.ts if event.ts is not None else now, text, plain, False)

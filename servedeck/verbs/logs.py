@@ -69,6 +69,7 @@ def stream(spec: str, runners, *, follow: bool, tail: int, out=None, err=None) -
 
 def print_source(source, *, follow: bool, tail: int, out=None, err=None) -> int:
     """Print a LogSource's lines until it ends (or forever with follow); the exit code."""
+    from servedeck.secrets import redact
     from servedeck.text import strip_control
 
     out = out or sys.stdout
@@ -83,7 +84,7 @@ def print_source(source, *, follow: bool, tail: int, out=None, err=None) -> int:
                 print(f"servedeck logs: {strip_control(event.text)}", file=err, flush=True)
                 continue
             lines += 1
-            text = strip_control(event.text, keep_sgr=colour)
+            text = redact(strip_control(event.text, keep_sgr=colour))
             out.write(text + ("\x1b[0m\n" if colour and "\x1b" in text else "\n"))
             if follow:
                 out.flush()
