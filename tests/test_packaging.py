@@ -43,8 +43,17 @@ def test_wheel_ships_the_styles_and_the_command(wheel_venv, tmp_path):
                             capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert leaked == "[]"
     # Every subpackage made it into the wheel (the lab's services are a subpackage).
-    subprocess.run([py, "-c", "import servedeck.lab.manager, servedeck.lab.services, servedeck.app.main_app"],
+    subprocess.run([py, "-c", "import servedeck.lab.manager, servedeck.lab.services, servedeck.app.main_app, "
+                    "servedeck.orchestrator.service, servedeck.widgets.panes.logs, servedeck.verbs.common"],
                    check=True, cwd=tmp_path)
+    # ...and its data files: the helper image's definition and init script, the unit example.
+    data = subprocess.run(
+        [py, "-c", "from importlib.resources import files as f; print("
+         "(f('servedeck.helper') / 'init-run.sh').is_file(), (f('servedeck.helper') / 'Dockerfile').is_file(), "
+         "(f('servedeck.orchestrator') / 'examples' / 'sgorch.service').is_file())"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout.split()
+    assert data == ["True", "True", "True"]
 
 
 @pytest.mark.slow
