@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Callable
+
+from servedeck.backends.port_allocator import bindable, listening_ports  # noqa: F401  (lab callers use both)
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
     """True when nothing listens on `port` (a socket in TIME_WAIT does not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def listening_ports() -> set[int]:
-    """Every TCP port in LISTEN state on this machine, read from /proc (no psutil, no ss)."""
-    ports: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 3 and fields[3] == "0A":  # 0A = TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    return bindable(port, host)
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
