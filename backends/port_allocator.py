@@ -17,8 +17,9 @@ class NoFreePort(Exception):
     """Every port of the configured ranges is taken."""
 
 
-def listening_ports() -> set[int]:
-    ports: set[int] = set()
+def listening_sockets() -> list[tuple[int, str]]:
+    """(port, socket inode) of every TCP socket in LISTEN state, read from /proc."""
+    found: list[tuple[int, str]] = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
@@ -26,9 +27,13 @@ def listening_ports() -> set[int]:
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+            if len(fields) > 9 and fields[3] == "0A":  # TCP_LISTEN
+                found.append((int(fields[1].rsplit(":", 1)[1], 16), fields[9]))
+    return found
+
+
+def listening_ports() -> set[int]:
+    return {port for port, _ in listening_sockets()}
 
 
 def bindable(port: int, host: str = "127.0.0.1") -> bool:

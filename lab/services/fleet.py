@@ -8,6 +8,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+from servedeck.backends.port_allocator import listening_sockets
 from servedeck.lab.ports import http_ok
 from servedeck.lab.services.base import Context, Waiter, find, python
 from servedeck.lab.procs import start_time
@@ -70,16 +71,7 @@ def _start_worker_jobs(ctx: Context) -> Waiter:
 
 def listener_pid(port: int) -> int | None:
     """The pid of the process listening on 127.0.0.1:port (from /proc; no ss, no psutil)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
+    inodes = {inode for listening, inode in listening_sockets() if listening == port}
     if not inodes:
         return None
     for proc in Path("/proc").iterdir():

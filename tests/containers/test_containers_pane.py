@@ -3,25 +3,20 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from servedeck.app.main_app import ServedeckApp
 from servedeck.app.screens import ConfirmScreen
 from servedeck.config import load_text
+from shell_support import wait_for as shell_wait_for
 
 pytestmark = pytest.mark.integration
 SIZE = (160, 36)
 
 
 async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.05)
+    """The shared helper, with the longer wait a real Docker Engine needs."""
+    await shell_wait_for(pilot, predicate, timeout)
 
 
 def make_app(lab, readonly: bool = False) -> ServedeckApp:
