@@ -14,18 +14,42 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from servedeck import secrets
+from servedeck import bounded, secrets
 from servedeck.config.errors import ConfigError, Problem
+
+MAX_CONFIG_BYTES = 4 * bounded.MIB  # a real config is a few kB; this only stops a runaway file
 
 ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Loc = tuple[Any, ...]
 
 
-def parse_document(text: str, source: str) -> tuple[dict, "NodeIndex", list[Problem]]:
-    """YAML text -> (top-level mapping, key locations, problems so far); raises on bad YAML."""
+def read_config_text(path, what: str = "config") -> str:
+    """A config file's text, capped in size; unreadable, oversized or non-UTF-8 files are
+    one located problem."""
+    source = str(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = bounded.read_bytes(path, MAX_CONFIG_BYTES, f"the {what} file")
+    except bounded.InputRejected as exc:
+        raise ConfigError([Problem(source, 1, 1, str(exc))]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(source, 1, 1, f"cannot read {what}: {exc.strerror or exc}")]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError([Problem(source, line, col, f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
+
+
+def parse_document(text: str, source: str) -> tuple[dict, "NodeIndex", list[Problem]]:
+    """YAML text -> (top-level mapping, key locations, problems so far); raises on bad YAML.
+    Nesting depth, aliases and alias expansion are capped (servedeck.bounded), so a hostile
+    file is one located problem, never a RecursionError or unbounded memory."""
+    try:
+        root = bounded.compose_yaml(text, max_bytes=MAX_CONFIG_BYTES, what="the config")
+    except bounded.InputRejected as exc:
+        raise ConfigError([Problem(source, 1, 1, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from servedeck.config.document import load_model
+from servedeck.config.document import load_model, read_config_text
 from servedeck.config.errors import ConfigError, Problem
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -272,21 +272,18 @@ class SGOrchConfig(Section):
 
 def load(path: str | Path) -> SGOrchConfig:
     """A standalone SGOrch file, or servedeck's config with `orchestrator:`/`deployments:`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")]) from None
-    return load_text(text, str(path))
+    return load_text(read_config_text(Path(path)), str(path))
 
 
 def load_text(text: str, source: str) -> SGOrchConfig:
     import yaml
 
+    from servedeck import bounded
+
     keys = None
     try:
-        top = yaml.safe_load(text)
-    except yaml.YAMLError:
+        top = bounded.safe_load_yaml(text)
+    except (yaml.YAMLError, bounded.InputRejected):
         top = None  # load_model reports it with its location
     if isinstance(top, dict) and any(k in top for k in SERVEDECK_KEYS):
         keys = ("orchestrator", "deployments")  # a section of servedeck's config
