@@ -65,7 +65,8 @@ def check_depth(value: Any, max_depth: int = MAX_DEPTH, what: str = "the documen
         stack.extend((child, depth + 1) for child in children)
 
 
-def _no_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """json's parse_constant: NaN and Infinity are not JSON, and break arithmetic later."""
     raise ValueError(f"{name} is not a number JSON allows")
 
 
@@ -74,7 +75,7 @@ def loads_json(text: str | bytes, *, what: str = "the JSON", max_bytes: int = 64
     """json.loads with a size cap, a depth cap and no NaN/Infinity; InputRejected otherwise."""
     check_size(len(text), max_bytes, what)
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=reject_constant)
     except json.JSONDecodeError as exc:
         raise InputRejected(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
