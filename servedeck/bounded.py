@@ -175,3 +175,30 @@ def safe_load_yaml(text: str, *, max_bytes: int = 4 * MIB, what: str = "the YAML
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_stream(chunks, max_bytes: int, what: str = "the reply") -> bytes:
+    """Join byte chunks (an HTTP body being streamed), stopping as soon as they pass
+    `max_bytes`: a runaway endpoint costs at most that much memory."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if len(out) > max_bytes:
+            raise InputRejected(f"{what} is over the {size_text(max_bytes)} limit; not read")
+    return bytes(out)
+
+
+def http_request(client, method: str, url: str, max_bytes: int, what: str, **kwargs):
+    """client.request with the body capped at `max_bytes` (an httpx.Client; the returned
+    Response is complete and closed). InputRejected when the body is bigger."""
+    import httpx
+
+    with client.stream(method, url, **kwargs) as response:
+        length = response.headers.get("content-length", "")
+        if length.isdigit():
+            check_size(int(length), max_bytes, what)
+        body = read_stream(response.iter_bytes(), max_bytes, what)  # decoded (gzip etc.) already
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body,
+                              request=response.request, extensions=response.extensions)

@@ -96,7 +96,7 @@ manifest_keys = st.sampled_from(["telemetry_surfaces", "warnings", "paths", "sto
                                  "started_epoch", "exporters", "profile_storage", "storage_roots", "run_id"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=st.dictionaries(manifest_keys, json_values, max_size=10) | json_values)
 def test_property_any_json_manifest_becomes_a_row_and_details(tmp_path, doc):
     manifest = parse_manifest(tmp_path / "r.json", json.dumps(doc))
@@ -107,7 +107,7 @@ def test_property_any_json_manifest_becomes_a_row_and_details(tmp_path, doc):
         assert len(line) < 400
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=300))
 def test_property_any_text_is_classified(tmp_path, text):
     manifest = parse_manifest(tmp_path / "r.json", text)
