@@ -54,8 +54,14 @@ def parse_document(text: str, source: str) -> tuple[dict, "NodeIndex", list[Prob
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: no mark, a position
+        head = text[: exc.position]
+        line, col = head.count("\n") + 1, exc.position - (head.rfind("\n") + 1) + 1
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.reason} {char} is not allowed")])
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {first}")])
     index = NodeIndex(source)
     data: Any = {}
     if root is not None:
@@ -93,6 +99,8 @@ def expand_env(value: Any, loc: Loc, index: "NodeIndex", problems: list[Problem]
 def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
+        if not isinstance(part, int) and not str(part).isprintable():
+            part = repr(str(part))  # a key with a newline or a control character stays on one line
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "<root>"
 
