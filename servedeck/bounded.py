@@ -99,6 +99,14 @@ class BoundedComposer(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # The scanner reads a whole flow collection ahead before the composer sees its
+        # first node: refuse the 65th `[`/`{` here, or 4 MB of `[` costs seconds.
+        if self.flow_level >= self.max_depth:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {self.max_depth} levels",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
