@@ -46,7 +46,7 @@ class Engine:
         self.config = config
         self.clock = clock
         self.state_dir = config.orchestrator.state_path()
-        self.store = StateStore(self.state_dir / "state.json")
+        self.store = StateStore(config.orchestrator.state_file())
         self.state: State = self.store.load()
         self.slurm = slurm or SlurmCLI(timeout=max(d.slurm.command_timeout_s for d in config.deployments))
         self.metrics = metrics or Metrics()

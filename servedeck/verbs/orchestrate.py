@@ -76,7 +76,7 @@ def _status(config, args) -> int:
         doc = reply["status"]
     except (ControlError, KeyError):
         try:
-            state = StateStore(config.orchestrator.state_path() / "state.json").load()
+            state = StateStore(config.orchestrator.state_file()).load()
         except StateError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_INVALID
