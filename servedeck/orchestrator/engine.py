@@ -24,6 +24,7 @@ from servedeck.orchestrator.config import Deployment, SGOrchConfig
 from servedeck.orchestrator.health import HealthProber
 from servedeck.orchestrator.logging_json import log
 from servedeck.orchestrator.metrics import Metrics
+from servedeck.orchestrator.node_probe import NodeProber
 from servedeck.orchestrator.notify import Notifier
 from servedeck.orchestrator.reconciler import Effect, Facts, decide
 from servedeck.orchestrator.state import (
@@ -53,6 +54,7 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.prober = HealthProber()
         self.notifier = Notifier(config.orchestrator.notifications)
+        self.node_prober = NodeProber(config.orchestrator.node_probe, self.metrics)
         self.tunnels = tunnels or Tunnels(config)
         self.routers = {d.name: RouterClient(d.name, d.router) for d in config.deployments if d.router}
         self.lock = threading.RLock()  # guards self.state against the control thread
@@ -150,6 +152,8 @@ class Engine:
                     and self.clock() >= s.error_backoff_until):
                 policy.error_cleared(s)  # a clean pass after the backoff ran out
             self._gauges(dep, s)
+            self.node_prober.tick(dep.name, [w.url for w in s.workers.values() if w.phase == READY and w.url],
+                                  dep.launch.model)
 
     # -- effects ------------------------------------------------------------------------
 
@@ -327,6 +331,7 @@ class Engine:
 
     def close(self) -> None:
         self.notifier.close()
+        self.node_prober.close()
         self.prober.close()
         self.tunnels.close_all()
         for router in self.routers.values():
