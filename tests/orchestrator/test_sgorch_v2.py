@@ -4,6 +4,7 @@ and what each means for the launched job."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -156,3 +157,31 @@ def test_cli_validates_the_v2_config(tmp_path, env):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "2 deployment(s): chat (2), embed (1)" in proc.stdout
+
+
+def _two(tmp_path) -> str:
+    path = tmp_path / "two.yaml"
+    path.write_text(f"orchestrator: {{state_dir: {tmp_path / 'state'}, metrics: {{enabled: false}}}}\n"
+                    "deployments:\n"
+                    "  - {name: a, replicas: 0, backend: {type: tei, model_id: m}}\n"
+                    "  - {name: b, replicas: 0, backend: {type: tei, model_id: m}}\n")
+    return str(path)
+
+
+def _verb(*argv):
+    return subprocess.run([sys.executable, "-m", "servedeck", "orchestrate", *argv],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_status_and_adopt_take_the_public_sgorch_flags(tmp_path):
+    cfg = _two(tmp_path)
+    proc = _verb("adopt", "--config", cfg, "--deployment", "b", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["dry_run"] is True and doc["deployments"] == ["b"] and isinstance(doc["actions"], list)
+    proc = _verb("status", "--config", cfg, "--deployment", "b", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [d["name"] for d in json.loads(proc.stdout)["deployments"]] == ["b"]
+    for verb in (["adopt", "--dry-run"], ["status"]):
+        proc = _verb(*verb, "--config", cfg, "--deployment", "nope")
+        assert proc.returncode == 1 and "unknown deployment 'nope'" in proc.stderr
