@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from servedeck.lab.services.dynamo import recorded_target as dynamo_target
 from servedeck.lab.services.helper_container import recorded_target
 from servedeck.lab.state import LabError, LabInfo
 
@@ -28,6 +29,9 @@ def render(info: LabInfo) -> str:
     runs_target = recorded_target(info.dir)  # the helper container `lab up` started
     if runs_target:
         backends["runs"] = [runs_target]
+    dynamo = dynamo_target(info.dir)  # the stand-in Dynamo checkout `lab up` made
+    if dynamo:
+        backends["dynamo"] = [dynamo]
     if info.slurm and info.ssh:
         data["ssh"] = {"lab": {
             "hostname": info.ssh.host, "port": info.ssh.port, "user": info.ssh.user,

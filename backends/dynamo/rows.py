@@ -148,7 +148,7 @@ def image_rows(host: str, images: list[dict[str, Any]], containers: list[dict[st
         tags = [t for t in (img.get("RepoTags") or []) if t and t != "<none>:<none>"]
         labels = img.get("Labels") or {}
         record = by_image.get(full_id)
-        if not _wanted(tags, labels, prefixes, record is not None):
+        if (not tags and record is None) or not _wanted(tags, labels, prefixes, record is not None):
             continue
         tags.sort(key=lambda t: ("latest" in t, t))  # the versioned tag first
         main = tags[0] if tags else ""

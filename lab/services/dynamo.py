@@ -17,10 +17,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from servedeck.lab.services.base import Context
+from servedeck.lab.procs import Log, is_ours, spawn, stop
+from servedeck.lab.services.base import Context, python
 
 STANDIN_UID = 1000
+BUSYBOX = Path("/bin/busybox")
 TARGET_FILE = "target.json"
+BUILD_PID_FILE = "build.pid"
 FRAMEWORK_ARGS = ("FRAMEWORK", "VERSION", "PYTHON_PACKAGE_VERSION", "NIXL_REF", "NIXL_UCX_REF", "ENABLE_KVBM",
                   "RELEASE_BUILD", "BASE_IMAGE", "BASE_IMAGE_TAG")
 
@@ -145,30 +148,48 @@ def make_checkout(repo: Path, busybox: Path = Path("/bin/busybox"), tag: str | N
 def lab_target(ctx: Context) -> dict:
     """The dynamo target of the lab's servedeck.yaml."""
     return {"name": "lab-dynamo", "url": ctx.info.docker_url, "repo": str(ctx.dir / "dynamo"),
-            "state_dir": str(ctx.dir / "dynamo-state"), "build_network": "none"}
+            "state_dir": str(ctx.dir / "dynamo-state"), "build_network": "none"}  # stand-ins need no network; hosts here have no docker0 bridge
 
 
-def start_dynamo(ctx: Context) -> None:
-    """Blocking: the checkout, then build.sh's default build (base, then vllm) on the lab's engine."""
-    from servedeck.backends.dynamo.backend import DynamoSettings
-    from servedeck.backends.dynamo.session import BuildSession
-
+def prepare_dynamo(ctx: Context) -> None:
+    """The checkout and the lab's dynamo target (before servedeck.yaml is written)."""
     if not ctx.info.docker_url:
         ctx.log("dynamo: no Docker Engine; skipped")
         return
-    busybox = Path("/bin/busybox")
-    if not busybox.exists():
-        ctx.log(f"dynamo: {busybox} missing (apt-get install busybox-static); skipped")
+    if not BUSYBOX.exists():
+        ctx.log(f"dynamo: {BUSYBOX} missing (apt-get install busybox-static); skipped")
         return
     target = lab_target(ctx)
     repo = Path(target["repo"])
     if not (repo / ".git").exists():
-        make_checkout(repo, busybox)
+        make_checkout(repo, BUSYBOX)
     ctx.path("dynamo-state", TARGET_FILE).write_text(json.dumps(target, indent=2) + "\n")
-    session = BuildSession(DynamoSettings(**target), repo=repo)
-    status = session.build([], emit=lambda line: None)
-    ctx.log(f"dynamo: stand-in checkout {repo}; build.sh default build "
-            f"{'done' if status == 0 else f'failed (status {status}); see the Builds pane'}")
+
+
+def start_dynamo_build(ctx: Context) -> None:
+    """build.sh's default build (base, then vllm) in the background, through the verb a
+    newcomer would type: the cockpit opened right after shows it live in the Builds pane."""
+    target = recorded_target(ctx.dir)
+    if target is None:
+        return
+    argv = [python(), "-m", "servedeck", "dynamo", "build", "--config", str(ctx.info.config_path),
+            "--repo", target["repo"]]
+    log_path = ctx.path("logs", "dynamo-build.log")
+    pid, started = spawn(argv, log_path, cwd=ctx.dir)
+    ctx.path("dynamo-state", BUILD_PID_FILE).write_text(json.dumps({"pid": pid, "start_time": started}))
+    ctx.log(f"dynamo: stand-in checkout {target['repo']}; build.sh's default build runs (log {log_path})")
+
+
+def stop_dynamo_build(dir: Path, log: Log) -> None:
+    """Stop the lab's build if it still runs (its records then read as lost or cancelled)."""
+    try:
+        data = json.loads((Path(dir) / "dynamo-state" / BUILD_PID_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    if is_ours(data["pid"], data["start_time"]):
+        log("dynamo: stopping the lab's build")
+        stop(data["pid"], data["start_time"])
+    (Path(dir) / "dynamo-state" / BUILD_PID_FILE).unlink(missing_ok=True)
 
 
 def recorded_target(dir: Path) -> dict | None:
