@@ -33,6 +33,9 @@ class DynamoSettings(BackendSettings):
     build_network: str | None = Field(default=None, description="network_mode for builds (`none` on hosts without a bridge).")
     docker_cli: str = Field(default="", description="docker client for BuildKit builds (default: /usr/bin/docker).")
     timeout: float = Field(default=60.0, gt=0, description="Seconds one Engine API call may take.")
+    run_ulimits: dict[str, int] = Field(default_factory=dict, description=(
+        "Caps on run.sh's ulimits (memlock, stack, nofile) for real runs, for an engine that may not raise "
+        "them (nested, unprivileged): e.g. {memlock: 8388608, nofile: 20000}. The dry-run line is unchanged."))
     image_prefixes: tuple[str, ...] = Field(default=("dynamo",),
                                             description="Image repositories shown in the Images pane (name prefixes).")
 

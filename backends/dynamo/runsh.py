@@ -78,8 +78,10 @@ class RunPlan:
     def render(self) -> list[str]:
         return [mask_tokens(s) for s in self.lines] + [self.line()]
 
-    def create_kwargs(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The same container for `APIClient.create_container` + `create_host_config`."""
+    def create_kwargs(self, environ: Mapping[str, str] | None = None,
+                      caps: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The same container for `APIClient.create_container` + `create_host_config`
+        (`caps`: lower ulimits for an engine that may not raise run.sh's)."""
         from docker.types import DeviceRequest, Ulimit
 
         environ = os.environ if environ is None else environ
@@ -97,8 +99,7 @@ class RunPlan:
         host: dict[str, Any] = {
             "binds": binds, "network_mode": self.network, "shm_size": "10G", "ipc_mode": "host",
             "cap_add": list(self.cap_add), "privileged": self.privileged, "auto_remove": self.remove,
-            "ulimits": [Ulimit(name="memlock", soft=-1, hard=-1), Ulimit(name="stack", soft=67108864, hard=67108864),
-                        Ulimit(name="nofile", soft=65536, hard=65536)],
+            "ulimits": [Ulimit(name=n, soft=v, hard=v) for n, v in ulimits(caps).items()],
         }
         if self.runtime:
             host["runtime"] = self.runtime
@@ -121,6 +122,18 @@ class RunPlan:
         if self.entrypoint:
             container["entrypoint"] = self.entrypoint
         return {"container": container, "host": host, "device_request_cls": DeviceRequest}
+
+
+RUN_SH_ULIMITS = {"memlock": -1, "stack": 67108864, "nofile": 65536}
+
+
+def ulimits(caps: Mapping[str, int] | None) -> dict[str, int]:
+    """run.sh's ulimits, each lowered to its cap when one is given (-1 is unlimited)."""
+    out = {}
+    for name, value in RUN_SH_ULIMITS.items():
+        cap = (caps or {}).get(name)
+        out[name] = value if cap is None or cap == -1 else (cap if value == -1 else min(value, cap))
+    return out
 
 
 def gpu_request(gpus: str):

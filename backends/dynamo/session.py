@@ -106,7 +106,7 @@ class RunSession:
         """Create (not start) the container: its HostConfig is the run.sh line's."""
         import docker
 
-        kw = plan.create_kwargs(environ)
+        kw = plan.create_kwargs(environ, caps=self.settings.run_ulimits)
         api = docker.APIClient(base_url=self.settings.url, timeout=self.settings.timeout)
         try:
             host = api.create_host_config(**kw["host"])
@@ -133,6 +133,9 @@ class RunSession:
                 emit(line)
             return 0
         err(f"+ {plan.line()}")
+        if self.settings.run_ulimits:
+            caps = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.run_ulimits.items()))
+            err(f"servedeck: ulimits capped at {caps} (setting run_ulimits: this engine may not raise them)")
         err("servedeck: running it through the Docker Engine API (create, attach, start)")
         try:
             cid = self.create(plan, env)

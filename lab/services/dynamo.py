@@ -36,6 +36,7 @@ ARG BASE_IMAGE_TAG=25.01-cuda12.8-devel-ubuntu24.04
 FROM scratch AS base
 COPY container/standin/rootfs/ /
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
+CMD ["/bin/sh"]
 
 FROM scratch AS wheel_builder
 COPY container/standin/rootfs/bin/busybox /bin/busybox
@@ -104,7 +105,7 @@ WORKDIR /workspace
 
 def _args_block() -> tuple[str, str]:
     args = "\n".join(f"ARG {a}" for a in FRAMEWORK_ARGS)
-    env = " ".join(f'DYNAMO_{a}="${{{a}}}"' for a in FRAMEWORK_ARGS)
+    env = " ".join(f'DYNAMO_BUILD_{a}="${{{a}}}"' for a in FRAMEWORK_ARGS)
     labels = "LABEL " + " ".join(f'ai.dynamo.{a.lower().replace("_", "-")}="${{{a}}}"' for a in FRAMEWORK_ARGS)
     return args, f"ENV {env}\n{labels}"
 
@@ -145,9 +146,26 @@ def make_checkout(repo: Path, busybox: Path = Path("/bin/busybox"), tag: str | N
     return repo
 
 
+def ulimit_caps() -> dict[str, int]:
+    """This host's hard limits where they are below run.sh's ulimits (an unprivileged or
+    nested engine cannot raise them; its containers then fail to start)."""
+    import resource
+
+    from servedeck.backends.dynamo.runsh import RUN_SH_ULIMITS
+
+    which = {"memlock": resource.RLIMIT_MEMLOCK, "stack": resource.RLIMIT_STACK, "nofile": resource.RLIMIT_NOFILE}
+    caps = {}
+    for name, limit in which.items():
+        hard = resource.getrlimit(limit)[1]
+        wanted = RUN_SH_ULIMITS[name]
+        if hard != resource.RLIM_INFINITY and (wanted == -1 or hard < wanted):
+            caps[name] = int(hard)
+    return caps
+
+
 def lab_target(ctx: Context) -> dict:
     """The dynamo target of the lab's servedeck.yaml."""
-    return {"name": "lab-dynamo", "url": ctx.info.docker_url, "repo": str(ctx.dir / "dynamo"),
+    return {"run_ulimits": ulimit_caps(), "name": "lab-dynamo", "url": ctx.info.docker_url, "repo": str(ctx.dir / "dynamo"),
             "state_dir": str(ctx.dir / "dynamo-state"), "build_network": "none"}  # stand-ins need no network; hosts here have no docker0 bridge
 
 

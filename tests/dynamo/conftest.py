@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from support import PORT_OFFSET
-from servedeck.lab.services.dynamo import make_checkout
+from servedeck.lab.services.dynamo import make_checkout, ulimit_caps
 
 PREFIX = f"sd{PORT_OFFSET}dyn"  # every image/container a test names starts with this
 
@@ -47,7 +47,8 @@ def docker_url(lab) -> str:
 def settings(docker_url, state_dir):
     from servedeck.backends.dynamo.backend import DynamoSettings
 
-    return DynamoSettings(name=f"{PREFIX}-host", url=docker_url, state_dir=str(state_dir), build_network="none")
+    return DynamoSettings(name=f"{PREFIX}-host", url=docker_url, state_dir=str(state_dir), build_network="none",
+                          run_ulimits=ulimit_caps())
 
 
 @pytest.fixture
