@@ -88,7 +88,7 @@ class DynamoBackend(Backend):
         return self._api
 
     def _docker(self, fn):
-        from servedeck.backends.docker_errors import api_text, translate
+        from servedeck.backends.docker.errors import api_text, translate
         import docker.errors
 
         try:
@@ -156,7 +156,7 @@ class DynamoBackend(Backend):
         return ActionResult(True, f"cancel requested for build {row.id} ({record.tag})")
 
     def build_log(self, build_id: str):
-        from servedeck.backends.logsource_files import FileSource
+        from servedeck.backends.logs.files import FileSource
 
         return FileSource(self.store.log_path(build_id), f"build/{build_id}")
 
