@@ -34,6 +34,8 @@ BUILDS = PaneSpec(
         Column("failure", "Failing step / last lines", 60),
     ),
     row_key="id",
+    aliases=("bu", "build", "dynamo"),
+    order=32,  # after the containers and their runs
 )
 
 IMAGES = PaneSpec(
@@ -50,6 +52,8 @@ IMAGES = PaneSpec(
         Column("id", "ID", 12),
     ),
     row_key="id",
+    aliases=("im", "img", "image", "images"),
+    order=34,
 )
 
 FRAMEWORK_NAMES = ("vllm", "trtllm", "sglang", "none")
