@@ -3,23 +3,13 @@ settings pointing at the lab's Docker Engine, and cleanup of every image tag a t
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from support import PORT_OFFSET
+from dynamo_support import PREFIX
 from servedeck.lab.services.dynamo import make_checkout, ulimit_caps
-
-PREFIX = f"sd{PORT_OFFSET}dyn"  # every image/container a test names starts with this
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
 
 @pytest.fixture
 def checkout(tmp_path) -> Path:
@@ -76,10 +66,3 @@ def cleanup(api) -> Iterator[list[str]]:
         except docker.errors.APIError:
             pass
 
-
-def tags_of(plan) -> list[str]:
-    return [t for b in plan.builds for t in b.tags]
-
-
-def env_without_tokens() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "HF_HOME")}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import env_without_tokens, git
+from dynamo_support import env_without_tokens, git
 from servedeck.backends.dynamo.buildsh import ScriptExit, plan_build
 from servedeck.backends.dynamo.runsh import plan_run
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from conftest import env_without_tokens
+from dynamo_support import env_without_tokens
 from servedeck.backends.dynamo.backend import DynamoBackend, DynamoSettings
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import time
 import docker.errors
 import pytest
 
-from conftest import PREFIX, git
+from dynamo_support import PREFIX, git
 from servedeck.backends.dynamo.backend import DynamoBackend, DynamoSettings
 from servedeck.backends.dynamo.records import BuildStore
 from servedeck.backends.dynamo.runsh import plan_run, ulimits

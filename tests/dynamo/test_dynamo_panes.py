@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PREFIX, git
+from dynamo_support import PREFIX, git
 from servedeck.app.main_app import ServedeckApp
 from servedeck.app.screens import ConfirmScreen, TextScreen
 from servedeck.backends.dynamo.backend import DynamoBackend
