@@ -133,6 +133,13 @@ class RunSession:
                 emit(line)
             return 0
         err(f"+ {plan.line()}")
+        if plan.interactive and sys.stdin.isatty():  # -it: the terminal goes to the docker CLI, same words
+            import subprocess
+
+            from servedeck.backends.dynamo.builder import default_cli
+
+            err("servedeck: -it on a terminal: running it with the docker CLI (interactive)")
+            return subprocess.call([self.settings.docker_cli or default_cli(), "-H", self.settings.url, *plan.argv[1:]])
         if self.settings.run_ulimits:
             caps = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.run_ulimits.items()))
             err(f"servedeck: ulimits capped at {caps} (setting run_ulimits: this engine may not raise them)")
