@@ -1,0 +1,34 @@
+"""The rows of the compose pane: one per project, then one per service container beneath it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ComposeRow:
+    """A project (kind "project", service "") or one container of one of its services."""
+
+    id: str  # "PROJECT" or "PROJECT/SERVICE/CONTAINER": unique within one Docker host
+    kind: str  # "project" or "service"
+    host: str  # the compose target's name
+    project: str
+    service: str  # "" on a project row
+    container: str  # container name ("" on a project row)
+    state: str  # container state; on a project row "running 2/3" (how many run)
+    health: str  # healthy, unhealthy, starting, ""; on a project row the worst of its services
+    image: str
+    ports: str
+    started_at: float | None
+    exit_code: int | None  # exited containers only
+    depends_on: str  # "db (healthy), cache": the services it waits for, with the condition
+    order: int  # place of the service in depends_on order (dependencies first)
+    config_files: tuple[str, ...]  # the project's compose files, from its labels
+    working_dir: str
+    full_id: str = ""  # container id, "" on a project row
+    status: str = ""  # Docker's own text, e.g. "Up 3 minutes (healthy)"
+
+    @property
+    def name(self) -> str:
+        """What messages call the row: the project, or PROJECT/SERVICE."""
+        return self.project if self.kind == "project" else f"{self.project}/{self.service}"
