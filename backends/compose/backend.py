@@ -186,7 +186,7 @@ class ComposeBackend(DockerBackend):
 
     def run_action(self, action_id: str, project: cli.ComposeProject, service: str = "") -> ActionResult:
         """Blocking: one action through the Compose CLI; the answer is one line."""
-        what = f"{project.name}/{service}" if service else project.name
+        what = f"{project.label}/{service}" if service else project.label
         try:
             argv = self.compose_cli()
             cli.check_files(project)

@@ -32,9 +32,16 @@ class ComposeMissing(BackendError):
 class ComposeProject:
     """What addresses one project: its name, files and directory (from its labels)."""
 
-    name: str
+    name: str  # "": let Compose name it (from the directory, or COMPOSE_PROJECT_NAME)
     files: tuple[str, ...] = ()
     working_dir: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or ",".join(self.files) or self.working_dir
+
+    def paths(self) -> tuple[str, ...]:
+        return tuple(os.path.join(self.working_dir, f) for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,9 @@ def _probe(override: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def project_argv(cli: Sequence[str], project: ComposeProject, args: Sequence[str]) -> list[str]:
     """`docker-compose -p NAME -f FILE... --project-directory DIR ARGS`."""
-    argv = [*cli, "-p", project.name]
-    for path in project.files:
-        argv += ["-f", os.path.join(project.working_dir, path)]
+    argv = [*cli, *(["-p", project.name] if project.name else [])]
+    for path in project.paths():
+        argv += ["-f", path]
     if project.working_dir:
         argv += ["--project-directory", project.working_dir]
     return argv + list(args)
@@ -104,9 +111,9 @@ def compose_env(docker_url: str) -> dict[str, str]:
 
 def check_files(project: ComposeProject) -> None:
     """A project started elsewhere names files this machine does not have: say so."""
-    missing = [f for f in project.files if not os.path.exists(os.path.join(project.working_dir, f))]
+    missing = [f for f in project.paths() if not os.path.exists(f)]
     if missing:
-        raise BackendError(f"compose file {missing[0]} of project {project.name} is not on this machine",
+        raise BackendError(f"compose file {missing[0]} of project {project.label} is not on this machine",
                            hint="run servedeck where the project's files are, or pass -f FILE", reachable=True)
 
 

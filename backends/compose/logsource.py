@@ -27,7 +27,7 @@ class ComposeLogSource(LogSource):
         self.project = project
         self.service = service
         self.docker_url = docker_url
-        self.name = f"compose/{project.name}" + (f"/{service}" if service else "")
+        self.name = f"compose/{project.label}" + (f"/{service}" if service else "")
 
     def argv(self, tail: int, follow: bool) -> list[str]:
         args = ["logs", "--no-color", "--tail", str(tail) if tail >= 0 else "all"]

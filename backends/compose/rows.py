@@ -32,3 +32,13 @@ class ComposeRow:
     def name(self) -> str:
         """What messages call the row: the project, or PROJECT/SERVICE."""
         return self.project if self.kind == "project" else f"{self.project}/{self.service}"
+
+
+def addressing(host: str, project: str, files: tuple[str, ...], working_dir: str, service: str = "") -> ComposeRow:
+    """A row that only addresses a project (or one of its services) for an action, for a
+    project that has no containers yet (`servedeck compose -f FILE up`)."""
+    return ComposeRow(
+        id=f"{project}/{service}" if service else project, kind="service" if service else "project", host=host,
+        project=project, service=service, container="", state="", health="", image="", ports="",
+        started_at=None, exit_code=None, depends_on="", order=0, config_files=files, working_dir=working_dir,
+    )
