@@ -39,13 +39,14 @@ class BackendRow:
 
 # Canonical order of the panes later issues add; third-party panes follow.
 PANE_ORDER = [
-    "backends", "containers", "container_runs", "gpus", "nodes", "serving", "routers",
+    "backends", "containers", "compose", "container_runs", "gpus", "nodes", "serving", "routers",
     "jobs", "tunnels", "workers", "deployments", "targets", "logs",
 ]
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "backends": ("be", "backend", "status"),
     "containers": ("co", "ctr", "container", "docker"),
+    "compose": ("cp", "projects", "stack", "docker-compose"),
     "container_runs": ("runs", "run", "manifests"),
     "gpus": ("gpu", "dcgm"),
     "nodes": ("no", "node"),
