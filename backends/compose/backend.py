@@ -38,7 +38,7 @@ COMPOSE = PaneSpec(
     key="compose",
     title="Compose",
     columns=(
-        Column("host", "Host", 10),
+        Column("host", "Host", 12),
         Column("project", "Project", 18),
         Column("service", "Service", 16),
         Column("state", "State", 13),
@@ -56,13 +56,13 @@ COMPOSE = PaneSpec(
 
 PANE = "compose"
 ACTIONS = (
-    Action("compose.logs", "Logs (service, or whole project merged)", PANE, mutating=False, key="l"),
-    Action("compose.up", "Up (create and start)", PANE, key="u"),
+    Action("compose.logs", "Logs", PANE, mutating=False, key="l"),  # a project row: every service merged
+    Action("compose.up", "Up", PANE, key="u"),
     Action("compose.restart", "Restart", PANE, confirm=True, key="R"),
-    Action("compose.down", "Down (stop and remove containers)", PANE, confirm=True, key="x"),
-    Action("compose.down_volumes", "Down and remove volumes (-v)", PANE, confirm=True, key="X"),
-    Action("compose.build", "Build images", PANE, key="b"),
-    Action("compose.rebuild", "Rebuild images without pulling and recreate", PANE, confirm=True, key="B"),
+    Action("compose.down", "Down", PANE, confirm=True, key="x"),  # a service row: stop and remove it
+    Action("compose.down_volumes", "Down -v (remove volumes)", PANE, confirm=True, key="X"),
+    Action("compose.build", "Build", PANE, key="b"),
+    Action("compose.rebuild", "Rebuild (no pull) and recreate", PANE, confirm=True, key="B"),
 )
 
 

@@ -255,7 +255,28 @@ def start_stack(ctx: Context) -> None:
             raise LabError(f"compose stack: {what}: {exc.message}") from None
         if rc != 0:
             raise LabError(f"compose stack: {' '.join(cli)} {what} failed (exit {rc}): {last}")
+    _await_healthy(ctx, project)
     ctx.log(f"compose stack {project}: pylet head on 127.0.0.1:{head}, worker on 127.0.0.1:{worker} (healthy)")
+
+
+def _await_healthy(ctx: Context, project: str) -> None:
+    """`up -d` waits only for what others depend on: wait for every service's check."""
+    from servedeck.backends.compose.backend import ComposeBackend, ComposeSettings
+    from servedeck.lab.ports import wait_until
+
+    backend = ComposeBackend(ComposeSettings(name="lab-compose", url=ctx.info.docker_url))
+    rows: list = []
+
+    def healthy() -> bool:
+        rows[:] = [r for r in backend.rows() if r.project == project and r.kind == "service"]
+        return bool(rows) and all(r.state == "running" and r.health == "healthy" for r in rows)
+
+    try:
+        if not wait_until(healthy, UP_TIMEOUT_S, interval=0.5):
+            states = ", ".join(f"{r.service} {r.state} {r.health}".strip() for r in rows)
+            raise LabError(f"compose stack {project}: not healthy within {UP_TIMEOUT_S} s ({states})")
+    finally:
+        backend.close()
 
 
 def recorded_stack(dir: Path) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ def compose_cell(column: str, row: ComposeRow) -> Any:
     if row.kind == "project":
         if column == "project":
             return Text(safe(row.project), style="bold")
-        if column in ("service", "exit_code"):
+        if column in ("service", "exit_code", "depends_on", "ports", "image"):
             return ""
         if column == "container":
             return Text(safe(row.container), style="dim")
