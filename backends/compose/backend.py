@@ -23,7 +23,7 @@ from servedeck.backends.compose.labels import (
     worst_health,
 )
 from servedeck.backends.compose.rows import ComposeRow
-from servedeck.backends.docker_backend import DockerBackend, DockerSettings
+from servedeck.backends.docker.backend import DockerBackend, DockerSettings
 
 
 class ComposeSettings(DockerSettings):
@@ -52,6 +52,8 @@ COMPOSE = PaneSpec(
         Column("working_dir", "Directory", 30),
     ),
     row_key="id",
+    aliases=("cp", "projects", "stack", "docker-compose"),
+    order=25,  # right after the containers it groups
 )
 
 PANE = "compose"

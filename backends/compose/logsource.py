@@ -14,8 +14,8 @@ import threading
 from typing import Iterator, Sequence
 
 from servedeck.backends.compose.cli import ComposeProject, compose_env, project_argv
-from servedeck.backends.logsource_files import LineSplitter
-from servedeck.backends.logsources import LogEvent, LogSource
+from servedeck.backends.logs.files import LineSplitter
+from servedeck.backends.logs.source import LogEvent, LogSource
 
 _CHUNK = 65536
 _RETRY_S = 1.0

@@ -73,7 +73,7 @@ def project_name(ctx: Context) -> str:
 # -- images -------------------------------------------------------------------------------
 
 def _libraries(paths: list[Path]) -> set[Path]:
-    from servedeck.backends.helper_image import _shared_libraries
+    from servedeck.backends.runs.image import _shared_libraries
 
     libs: set[Path] = set()
     for path in paths:
@@ -116,7 +116,7 @@ def _image_exists(client: Any, tag: str) -> bool:
 
 def build_base(client: Any, log: Log, extensions: list[Path]) -> str:
     """The Python base image (built only when its inputs changed); its tag."""
-    from servedeck.backends.helper_image import _build
+    from servedeck.backends.runs.image import _build
 
     for needed in (Path("/bin/busybox"), BASH, PYTHON):
         if not needed.exists():

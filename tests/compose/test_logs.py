@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from servedeck.backends.logresolve import resolve
+from servedeck.backends.logs.resolve import resolve
 from servedeck.backends.runner import BackendRunner
 from servedeck.cli import main
 from servedeck.lab.ports import wait_until
@@ -62,7 +62,7 @@ def test_following_sees_new_lines_and_stops_promptly(make_project, backend):
 
 
 def test_unknown_project_is_not_found(backend):
-    from servedeck.backends.logsources import UnknownLogSource
+    from servedeck.backends.logs.source import UnknownLogSource
 
     with pytest.raises(UnknownLogSource):
         resolve("compose/no-such-project-sdcompose", [BackendRunner(backend)])
