@@ -42,7 +42,8 @@ def _planned_ports(ports: LabPorts, workers: int, slurm_local: bool, full: bool)
     if slurm_local:
         plan.update({ports.slurmctld: "slurmctld", ports.slurmd: "slurmd"})
     if find("docker-compose") or find("docker"):
-        plan.update({ports.compose_pylet_head: "compose pylet head", ports.compose_pylet_worker: "compose pylet worker"})
+        plan.update({ports.compose_pylet_head: "compose pylet head", ports.compose_pylet_worker: "compose pylet worker",
+                     ports.compose_sllm_head: "compose sllm head"})
     return plan
 
 

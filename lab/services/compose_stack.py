@@ -37,6 +37,10 @@ PYLET_REPO = "servedeck-lab-pylet"
 RECORD = "stack.json"
 GPU_UNITS = 2
 BASH = Path("/bin/bash")
+LAB = Path(__file__).resolve().parent.parent
+# The sllm head stand-in (its own module, from the ServerlessLLM work): its service is
+# part of the stack when the module is there.
+STANDIN_SLLM_HEAD = LAB / "standin_sllm_head.py"
 PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
 STDLIB = Path(f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}")
 # Parts of the standard library nothing here imports; the rest is copied as it is.
@@ -56,7 +60,7 @@ PYLET_DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}
 COPY site/ /opt/pylet/
-COPY pylet_loopback.py /opt/lab/pylet_loopback.py
+COPY lab/ /opt/lab/
 ENV PYTHONPATH=/opt/pylet PYTHONDONTWRITEBYTECODE=1
 """
 
@@ -174,10 +178,11 @@ def _probe_url(url: str) -> list[str]:
     return ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"]
 
 
-def compose_file(base: str, pylet_image: str, head: int, worker: int) -> dict[str, Any]:
+def compose_file(base: str, pylet_image: str, head: int, worker: int, sllm_head: int | None = None) -> dict[str, Any]:
+    """The seed's services on loopback ports; the sllm head (stand-in) only when given a port."""
     health = {"interval": "1s", "timeout": "3s", "retries": 60, "start_period": "60s"}
     launcher = ["python3", "/opt/lab/pylet_loopback.py", "start"]
-    return {"services": {
+    services = {
         "pylet_head": {
             "build": {"context": ".", "dockerfile": "Dockerfile.pylet", "network": "host", "args": {"BASE": base}},
             "image": pylet_image,
@@ -197,7 +202,21 @@ def compose_file(base: str, pylet_image: str, head: int, worker: int) -> dict[st
             "depends_on": {"pylet_head": {"condition": "service_healthy"}},
             "stop_grace_period": "3s",
         },
-    }}
+    }
+    if sllm_head is not None:
+        services["sllm_head"] = {
+            "image": pylet_image,
+            "network_mode": "host",
+            "command": ["python3", f"/opt/lab/{STANDIN_SLLM_HEAD.name}", "--host", "127.0.0.1", "--port", str(sllm_head),
+                        "--pylet-url", f"http://127.0.0.1:{head}", "--db", "/var/lib/sllm/state.db"],
+            "healthcheck": {"test": _probe_url(f"http://127.0.0.1:{sllm_head}/health"), **health},
+            "depends_on": {"pylet_head": {"condition": "service_healthy"},
+                           "pylet_worker": {"condition": "service_started"}},
+            "volumes": ["sllm_data:/var/lib/sllm"],  # the head's SQLite database, as in the seed
+            "stop_grace_period": "3s",
+        }
+        return {"services": services, "volumes": {"sllm_data": {}}}
+    return {"services": services}
 
 
 def _compose(cli: tuple[str, ...], project: str, file: Path, args: list[str], docker_url: str,
@@ -237,16 +256,21 @@ def start_stack(ctx: Context) -> None:
         client.close()
     work = ctx.path("compose", "x").parent
     shutil.copytree(site, work / "site", dirs_exist_ok=True)
-    shutil.copy2(Path(__file__).parent.parent / "pylet_loopback.py", work / "pylet_loopback.py")
+    (work / "lab").mkdir(exist_ok=True)
+    shutil.copy2(LAB / "pylet_loopback.py", work / "lab" / "pylet_loopback.py")
+    sllm_head = ctx.ports.compose_sllm_head if STANDIN_SLLM_HEAD.exists() else None
+    if sllm_head is not None:
+        shutil.copy2(STANDIN_SLLM_HEAD, work / "lab" / STANDIN_SLLM_HEAD.name)
     (work / "Dockerfile.pylet").write_text(PYLET_DOCKERFILE)
     head, worker = ctx.ports.compose_pylet_head, ctx.ports.compose_pylet_worker
     pylet_image = f"{PYLET_REPO}:{base.partition(':')[2]}"
     file = work / "docker-compose.yml"
     file.write_text("# Written by `servedeck lab up`: the seed-001 stack on this lab's ports.\n"
-                    + yaml.safe_dump(compose_file(base, pylet_image, head, worker), sort_keys=False))
+                    + yaml.safe_dump(compose_file(base, pylet_image, head, worker, sllm_head), sort_keys=False))
     project = project_name(ctx)
     record = {"project": project, "file": str(file), "docker_url": ctx.info.docker_url,
-              "pylet_head": f"http://127.0.0.1:{head}", "pylet_worker": f"http://127.0.0.1:{worker}"}
+              "pylet_head": f"http://127.0.0.1:{head}", "pylet_worker": f"http://127.0.0.1:{worker}",
+              "sllm_head": f"http://127.0.0.1:{sllm_head}" if sllm_head else None}
     (work / RECORD).write_text(json.dumps(record, indent=2) + "\n")  # before up: down must find it
     for args, what in ((["build"], "build"), (["up", "-d", "--no-build"], "up")):
         try:
@@ -256,7 +280,8 @@ def start_stack(ctx: Context) -> None:
         if rc != 0:
             raise LabError(f"compose stack: {' '.join(cli)} {what} failed (exit {rc}): {last}")
     _await_healthy(ctx, project)
-    ctx.log(f"compose stack {project}: pylet head on 127.0.0.1:{head}, worker on 127.0.0.1:{worker} (healthy)")
+    extra = f", sllm head stand-in on 127.0.0.1:{sllm_head}" if sllm_head else " (no sllm head stand-in module)"
+    ctx.log(f"compose stack {project}: pylet head on 127.0.0.1:{head}, worker on 127.0.0.1:{worker}{extra}; healthy")
 
 
 def _await_healthy(ctx: Context, project: str) -> None:
@@ -271,10 +296,16 @@ def _await_healthy(ctx: Context, project: str) -> None:
         rows[:] = [r for r in backend.rows() if r.project == project and r.kind == "service"]
         return bool(rows) and all(r.state == "running" and r.health == "healthy" for r in rows)
 
+    def alive() -> bool:
+        return not any(r.state in ("exited", "dead") for r in rows)
+
     try:
-        if not wait_until(healthy, UP_TIMEOUT_S, interval=0.5):
-            states = ", ".join(f"{r.service} {r.state} {r.health}".strip() for r in rows)
-            raise LabError(f"compose stack {project}: not healthy within {UP_TIMEOUT_S} s ({states})")
+        if not wait_until(healthy, UP_TIMEOUT_S, interval=0.5, alive=alive):
+            states = ", ".join(" ".join(filter(None, (r.service, r.state, r.health,
+                                                       None if r.exit_code is None else f"exit {r.exit_code}")))
+                               for r in rows)
+            raise LabError(f"compose stack {project}: not healthy ({states}); "
+                           f"see `servedeck compose -p {project} logs`")
     finally:
         backend.close()
 

@@ -11,7 +11,7 @@ import pytest
 
 from servedeck.backends.compose.backend import ComposeBackend, ComposeSettings
 from servedeck.config import load_config
-from servedeck.lab.services.compose_stack import RECORD, recorded_stack, stop_stack
+from servedeck.lab.services.compose_stack import RECORD, STANDIN_SLLM_HEAD, recorded_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +27,10 @@ def test_stack_runs_healthy_and_the_worker_registered(lab):
         rows = {r.service: r for r in backend.rows() if r.project == stack["project"]}
     finally:
         backend.close()
-    assert list(rows) == ["", "pylet_head", "pylet_worker"]  # dependencies first
-    assert all(rows[s].state == "running" and rows[s].health == "healthy" for s in ("pylet_head", "pylet_worker"))
+    with_sllm = STANDIN_SLLM_HEAD.exists()  # the sllm head stand-in joins once its module is there
+    services = ["pylet_head", "pylet_worker"] + (["sllm_head"] if with_sllm else [])
+    assert list(rows) == ["", *services]  # dependencies first
+    assert all(rows[s].state == "running" and rows[s].health == "healthy" for s in services)
     assert rows["pylet_worker"].depends_on == "pylet_head (healthy)"
     assert rows[""].config_files == (stack["file"],)
 
@@ -36,6 +38,10 @@ def test_stack_runs_healthy_and_the_worker_registered(lab):
     assert [w["status"] for w in workers] == ["ONLINE"]
     assert workers[0]["total_resources"]["gpu_units"] == 2
     assert httpx.get(f"{stack['pylet_worker']}/health", timeout=5).json() == {"status": "ok"}
+    if with_sllm:
+        assert rows["sllm_head"].depends_on == "pylet_head (healthy), pylet_worker"
+        health = httpx.get(f"{stack['sllm_head']}/health", timeout=5).json()
+        assert health["pylet_connected"] is True
 
 
 def test_down_removes_only_the_recorded_project(make_project, backend, tmp_path):
