@@ -73,7 +73,7 @@ def test_readonly_refuses_and_changes_nothing(make_project, backend, config_file
     assert BackendRunner(backend).perform("compose.logs", row, readonly=True).ok  # reading is allowed
 
 
-def test_build_and_rebuild_without_pulling(make_project, backend):
+def test_build_and_rebuild_without_pulling(make_project, backend, lab):
     project = make_project()
     (project.dir / "app").mkdir()
     (project.dir / "app" / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY version /version\n")
@@ -97,6 +97,12 @@ def test_build_and_rebuild_without_pulling(make_project, backend):
     assert after.full_id != first_id and after.state == "running"
     logs = project.compose("logs", "--no-color", "app").stdout
     assert "two" in logs
+    project.compose("down", "-t", "1", "--rmi", "all")  # the image this test built (its tag is its own)
+    client = docker.DockerClient(base_url=lab.docker_url, timeout=30)
+    try:
+        assert not client.images.list(name=built.partition(":")[0])
+    finally:
+        client.close()
 
 
 def test_missing_cli_is_one_clear_line(make_project, lab, config_file, capsys, monkeypatch):
