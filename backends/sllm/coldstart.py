@@ -47,9 +47,10 @@ class ChatOutcome:
     def render(self) -> str:
         head = f"test request to {self.model}: " + ("ok" if self.ok else f"FAILED: {self.message}")
         lines = [head, ""]
-        if self.instance:
-            kind = "warm (an instance was ready)" if self.warm else "cold start"
-            lines.append(f"{kind}: Pylet instance {self.instance}" + (f" on worker {self.worker}" if self.worker else ""))
+        if self.warm:
+            lines.append("warm: an instance of the model was already running (no cold start)")
+        elif self.instance:
+            lines.append(f"cold start: Pylet instance {self.instance}" + (f" on worker {self.worker}" if self.worker else ""))
         lines.append("")
         previous = 0.0
         for t, what in self.events:
