@@ -299,9 +299,7 @@ class Head:
         while time.monotonic() < deadline and not self.stop.is_set():
             inst = self.pylet.by_name(name)
             if inst and inst["status"] == "RUNNING" and inst.get("endpoint"):
-                self.store.q("INSERT INTO node_storage (node_name, sllm_store_endpoint, cached_models, last_cache_update) "
-                             "VALUES (?, ?, '[]', ?) ON CONFLICT(node_name) DO UPDATE SET sllm_store_endpoint = "
-                             "excluded.sllm_store_endpoint", wid, inst["endpoint"], time.time())
+                self._adopt_store(wid, inst["endpoint"])
                 return inst["endpoint"]
             if inst and inst["status"] in TERMINAL:
                 log.warning("%s ended %s", name, inst["status"])
@@ -309,6 +307,16 @@ class Head:
             time.sleep(0.5)
         log.warning("%s not running within %ss", name, STORE_WAIT_S)
         return None
+
+    def _adopt_store(self, wid: str, endpoint: str) -> None:
+        """node_storage keyed by the worker id, keeping what the store already reported."""
+        with self.store.lock:
+            early = self.store.q("SELECT cached_models FROM node_storage WHERE sllm_store_endpoint = ? AND "
+                                 "node_name != ?", endpoint, wid)
+            self.store.q("DELETE FROM node_storage WHERE sllm_store_endpoint = ? AND node_name != ?", endpoint, wid)
+            cached = early[0]["cached_models"] if early else "[]"
+            self.store.q("INSERT INTO node_storage VALUES (?, ?, ?, ?) ON CONFLICT(node_name) DO UPDATE SET "
+                         "sllm_store_endpoint = excluded.sllm_store_endpoint", wid, endpoint, cached, time.time())
 
     def _start_one(self, model: sqlite3.Row) -> None:
         assert self.pylet is not None
@@ -478,7 +486,8 @@ class Handler(BaseHTTPRequestHandler):
     def _storage_report(self, body: dict[str, Any]) -> None:
         store = self.server.head.store
         node, endpoint = str(body.get("node_name") or ""), str(body.get("sllm_store_endpoint") or "")
-        known = store.q("SELECT node_name FROM node_storage WHERE node_name = ? OR sllm_store_endpoint = ?", node, endpoint)
+        known = (store.q("SELECT node_name FROM node_storage WHERE sllm_store_endpoint = ?", endpoint)
+                 or store.q("SELECT node_name FROM node_storage WHERE node_name = ?", node))
         name = known[0]["node_name"] if known else node
         store.q("INSERT INTO node_storage VALUES (?, ?, ?, ?) ON CONFLICT(node_name) DO UPDATE SET "
                 "sllm_store_endpoint = excluded.sllm_store_endpoint, cached_models = excluded.cached_models, "

@@ -28,6 +28,9 @@ class LabPorts:
     sshd: int = 2222
     slurmctld: int = 6817
     slurmd: int = 6818
+    pylet_head: int = 8000  # Pylet's default head port
+    pylet_worker: int = 15599  # Pylet's default worker port (instances on the ports after it)
+    sllm_head: int = 8343  # the sllm head's port
 
     def shifted(self, offset: int) -> "LabPorts":
         """The same layout moved by `offset`, so several labs can run side by side."""
