@@ -59,16 +59,17 @@ class SllmSettings(BackendSettings):
 MODELS = _pane(
     "sllm_models", "sllm models",
     (
-        Column("id", "Model", 26),
+        Column("id", "Model", 24),
         Column("status", "Status", 16),
-        Column("replicas", "Ready/desired", 13),
+        Column("replicas", "Ready/want", 10),
+        Column("starting", "Start", 5),
         Column("min_replicas", "Min", 3),
         Column("max_replicas", "Max", 3),
-        Column("instances", "Pylet instances", 28),
-        Column("pylet_states", "Pylet states", 12),
-        Column("workers", "Workers", 10),
-        Column("endpoints", "Endpoints", 18),
-        Column("problem", "Problem", 40),
+        Column("instances", "Pylet instances", 26),
+        Column("pylet_states", "Pylet", 9),
+        Column("workers", "Workers", 8),
+        Column("endpoints", "Endpoints", 15),
+        Column("problem", "Problem", 30),
         Column("sllm", "Head", 8),
     ),
     aliases=("sm", "sllm", "models", "serverlessllm"), order=136,
@@ -178,10 +179,9 @@ class SllmBackend(Backend):
         for f in facts:
             serving = [i for i in instances if i.model == f.id and not i.terminal]
             status, problem = self.watch.observe(f.id, f.state, f.desired, f.ready, now)
-            starting = f" (+{f.starting} starting)" if f.starting else ""
             rows.append(SllmModelRow(
                 sllm=self.name, id=f.id, status=status, state=f.state, backend=f.backend,
-                replicas=f"{'?' if f.ready is None else f.ready}/{'?' if f.desired is None else f.desired}{starting}",
+                replicas=f"{'?' if f.ready is None else f.ready}/{'?' if f.desired is None else f.desired}",
                 desired=f.desired, ready=f.ready, starting=f.starting,
                 min_replicas=f.min_replicas, max_replicas=f.max_replicas, endpoints=f.endpoints,
                 instances=tuple(i.name for i in serving), pylet_states=tuple(i.status for i in serving),

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 STUCK_AFTER_S = 30.0
 FLAP_WINDOW_S = 60.0
-FLAP_CHANGES = 3  # changes of desired/ready within the window that make a flap
+FLAP_CHANGES = 4  # changes of desired or of ready within the window that make a flap (0→1→0→1→0);
+# one cold start and its scale-to-zero change each twice, which is no flap
 
 
 def _duration(seconds: float) -> str:
@@ -41,7 +42,7 @@ class ModelWatch:
         h = self._models.setdefault(model, _History())
         counts = (desired, ready)
         if h.last is not None and counts != h.last:
-            h.changes.append((now, desired, ready))
+            h.changes.append((now, desired if desired != h.last[0] else None, ready if ready != h.last[1] else None))
         h.last = counts
         while h.changes and h.changes[0][0] < now - self.window_s:
             h.changes.popleft()
@@ -54,12 +55,13 @@ class ModelWatch:
                         "instances to go (cancel/delete them in the Pylet instances pane)")
             return state, ""
         h.deleting_since = None
-        if len(h.changes) >= self.flap_changes:
-            seen = sorted({d for _, d, _ in h.changes if d is not None} | {r for _, _, r in h.changes if r is not None})
-            span = "↔".join(str(v) for v in seen) or "?"
-            return (f"flapping {span}",
-                    f"replicas changed {len(h.changes)} times in {self.window_s:.0f}s (scale-down that never "
-                    "takes effect: the head cannot cancel its instance)")
+        for which, index in (("desired", 1), ("ready", 2)):
+            values = [c[index] for c in h.changes if c[index] is not None]
+            if len(values) >= self.flap_changes:
+                span = "↔".join(str(v) for v in sorted(set(values)))
+                return (f"flapping {span}",
+                        f"{which} replicas changed {len(values)} times in {self.window_s:.0f}s (a scale-down that "
+                        "never takes effect: the head cannot cancel its instance)")
         return state, ""
 
     def forget_except(self, models: set[str]) -> None:
