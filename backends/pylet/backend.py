@@ -42,15 +42,9 @@ class PyletSettings(BackendSettings):
     timeout: float = Field(default=5.0, gt=0, description="Seconds one request may take.")
 
 
-def _pane(key: str, title: str, columns: tuple[Column, ...], **extra: Any) -> PaneSpec:
-    """PaneSpec with the layout issue's `aliases`/`order` when this servedeck has them."""
-    fields = getattr(PaneSpec, "__dataclass_fields__", {})
-    return PaneSpec(key=key, title=title, columns=columns, **{k: v for k, v in extra.items() if k in fields})
-
-
-WORKERS = _pane(
-    "pylet_workers", "Pylet workers",
-    (
+WORKERS = PaneSpec(
+    key="pylet_workers", title="Pylet workers",
+    columns=(
         Column("pylet", "Pylet", 8),
         Column("id", "Worker", 36),
         Column("host", "Host", 15),
@@ -61,12 +55,12 @@ WORKERS = _pane(
         Column("instances", "Inst", 4),
         Column("last_seen_at", "Last seen", 10),
     ),
-    aliases=("pw", "pylet", "pyletworkers"), order=132,
+    aliases=("pw", "pylet", "pyletworkers"), order=115,
 )
 
-INSTANCES = _pane(
-    "pylet_instances", "Pylet instances",
-    (
+INSTANCES = PaneSpec(
+    key="pylet_instances", title="Pylet instances",
+    columns=(
         Column("name", "Name", 26),
         Column("status", "Status", 10),
         Column("in_state_s", "In state", 8),
@@ -78,7 +72,7 @@ INSTANCES = _pane(
         Column("labels", "Labels", 34),
         Column("id", "ID", 36),
     ),
-    aliases=("pi", "pinst", "pyletinstances"), order=134,
+    aliases=("pi", "pinst", "pyletinstances"), order=116,
 )
 
 

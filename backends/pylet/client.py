@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from servedeck.backends.base import BackendError
-from servedeck.backends.router_api import reply_text
+from servedeck.backends.router.api import reply_text
 
 
 class HeadError(BackendError):

@@ -16,8 +16,8 @@ import threading
 from typing import Iterator
 
 from servedeck.backends.base import BackendError
-from servedeck.backends.logsource_files import LineSplitter
-from servedeck.backends.logsources import LogEvent, LogSource
+from servedeck.backends.logs.files import LineSplitter
+from servedeck.backends.logs.source import LogEvent, LogSource
 from servedeck.backends.pylet.client import HeadError, JsonHead
 from servedeck.backends.pylet.rows import TERMINAL
 

@@ -23,11 +23,11 @@ from servedeck.backends.base import (
     BackendError,
     BackendSettings,
     Column,
+    PaneSpec,
     PartialPoll,
     Rows,
     ShowText,
 )
-from servedeck.backends.pylet.backend import _pane
 from servedeck.backends.pylet.client import HeadError, JsonHead
 from servedeck.backends.pylet.rows import PyletInstanceRow, PyletReplyError, parse_instances
 from servedeck.backends.sllm import coldstart
@@ -56,9 +56,9 @@ class SllmSettings(BackendSettings):
     test_prompt: str = Field(default="Hello!", description="What the cockpit's test request asks.")
 
 
-MODELS = _pane(
-    "sllm_models", "sllm models",
-    (
+MODELS = PaneSpec(
+    key="sllm_models", title="sllm models",
+    columns=(
         Column("id", "Model", 24),
         Column("status", "Status", 16),
         Column("replicas", "Ready/want", 10),
@@ -72,12 +72,12 @@ MODELS = _pane(
         Column("problem", "Problem", 30),
         Column("sllm", "Head", 8),
     ),
-    aliases=("sm", "sllm", "models", "serverlessllm"), order=136,
+    aliases=("sm", "sllm", "models", "serverlessllm"), order=118,
 )
 
-NODES = _pane(
-    "sllm_nodes", "sllm nodes",
-    (
+NODES = PaneSpec(
+    key="sllm_nodes", title="sllm nodes",
+    columns=(
         Column("id", "Node (Pylet worker)", 36),
         Column("host", "Host", 15),
         Column("status", "Status", 8),
@@ -86,12 +86,12 @@ NODES = _pane(
         Column("cached_models", "Cached models", 30),
         Column("sllm", "Head", 8),
     ),
-    aliases=("sn", "sllmnodes"), order=137,
+    aliases=("sn", "sllmnodes"), order=119,
 )
 
-HEADS = _pane(
-    "sllm_heads", "sllm heads",
-    (
+HEADS = PaneSpec(
+    key="sllm_heads", title="sllm heads",
+    columns=(
         Column("sllm", "Head", 10),
         Column("url", "URL", 26),
         Column("status", "Status", 8),
@@ -100,7 +100,7 @@ HEADS = _pane(
         Column("models", "Models", 6),
         Column("nodes", "Nodes", 5),
     ),
-    row_key="sllm", aliases=("sh", "sllmheads"), order=135,
+    row_key="sllm", aliases=("sh", "sllmheads"), order=117,
 )
 
 
