@@ -10,7 +10,7 @@ still has instances.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -94,8 +94,9 @@ class PyletBackend(Backend):
     settings: PyletSettings
 
     def __init__(self, settings: PyletSettings, context: BackendContext | None = None,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.time):
         super().__init__(settings, context)
+        self.clock = clock  # "age in state" is measured against it
         self.head = JsonHead(settings.url, "pylet head", timeout=settings.timeout, hint=HINT, transport=transport)
 
     # -- polling -----------------------------------------------------------------------
@@ -105,7 +106,7 @@ class PyletBackend(Backend):
             self.head.call("GET", "/workers")  # the head has no /health
             return {}
         try:
-            instances = parse_instances(self.head.json("GET", "/instances"), self.name, time.time())
+            instances = parse_instances(self.head.json("GET", "/instances"), self.name, self.clock())
             workers = parse_workers(self.head.json("GET", "/workers"), self.name, instances)
         except PyletReplyError as exc:
             raise BackendError(f"pylet head at {self.head.url} answered something unexpected ({exc})",
@@ -173,7 +174,7 @@ class PyletBackend(Backend):
 
     def find_instance(self, ref: str):
         """An instance row by id, id prefix or name (verbs take any of them)."""
-        rows = parse_instances(self.head.json("GET", "/instances"), self.name, time.time())
+        rows = parse_instances(self.head.json("GET", "/instances"), self.name, self.clock())
         exact = [r for r in rows if ref in (r.id, r.name)]
         if exact:
             return exact[0]

@@ -47,7 +47,8 @@ class ModelWatch:
         while h.changes and h.changes[0][0] < now - self.window_s:
             h.changes.popleft()
         if state == "deleting":
-            h.deleting_since = h.deleting_since or now
+            if h.deleting_since is None:
+                h.deleting_since = now
             waited = now - h.deleting_since
             if waited >= self.stuck_after_s:
                 return (f"deleting (stuck {_duration(waited)})",
