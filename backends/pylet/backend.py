@@ -64,7 +64,7 @@ INSTANCES = PaneSpec(
         Column("name", "Name", 26),
         Column("status", "Status", 10),
         Column("in_state_s", "In state", 8),
-        Column("worker", "Worker", 10),
+        Column("worker", "Worker", 8),
         Column("gpu_indices", "GPUs", 5),
         Column("endpoint", "Endpoint", 16),
         Column("exit_code", "Exit", 4),
