@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -27,12 +27,22 @@ def start_stack(dir: Path) -> LabInfo:
         pytest.fail(f"the lab's ServerlessLLM stack did not start: {exc} | {' | '.join(lines)}", pytrace=False)
 
 
-def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
-    info = start_stack(tmp_path_factory.mktemp("sllm-lab"))
-    try:
-        yield info
-    finally:
-        down(info.dir, log=lambda _: None)
+_STACK: list[LabInfo] = []
+
+
+def stack_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LabInfo:
+    """One stack per test session, shared by tests/pylet and tests/sllm (each conftest
+    declares the fixture; the first to run starts the stack, the session's end stops it).
+    Tests that break it put it back (a killed worker is replaced, a stopped head resumed)."""
+    if not _STACK:
+        info = start_stack(tmp_path_factory.mktemp("sllm-lab"))
+        _STACK.append(info)
+
+        def stop() -> None:
+            down(info.dir, log=lambda _: None)
+            _STACK.clear()
+        request.session.addfinalizer(stop)  # type: ignore[attr-defined]
+    return _STACK[0]
 
 
 def url_of(info: LabInfo, name: str) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from servedeck.lab.ports import http_ok
 from servedeck.lab.services.base import Context, LabPorts, Waiter, find, python
-from servedeck.lab.state import LabError
+from servedeck.lab.procs import Log
+from servedeck.lab.state import LabError, LabInfo, ServiceRecord
 
 LOCAL = "127.0.0.1"
 GPU_UNITS = 2
@@ -66,6 +67,33 @@ def _pylet_connected(url: str) -> bool:
         return False
 
 
+def _env(dir: Path, bin_dir: Path) -> dict[str, str]:
+    venv_bin = str(Path(python()).parent)
+    return {**PYLET_ENV, "HOME": str(pylet_home(dir)), "SERVEDECK_STANDIN_BIND": LOCAL,
+            "PATH": os.pathsep.join([str(bin_dir), venv_bin, os.environ.get("PATH", "/usr/bin:/bin")])}
+
+
+def launch_worker(ctx: Context, name: str, env: dict[str, str]):
+    ports = ctx.ports
+    return ctx.launch(name, [find("pylet") or "pylet", "start", "--head", f"{LOCAL}:{ports.pylet_head}",
+                             "--port", str(ports.pylet_worker), "--gpu-units", str(GPU_UNITS),
+                             "--cpu-cores", "4", "--memory-mb", "8192"],
+                      port=ports.pylet_worker, url=f"http://{LOCAL}:{ports.pylet_worker}", env=env)
+
+
+def replace_worker(info: LabInfo, log: Log = print, timeout: float = 30.0) -> ServiceRecord:
+    """A new Pylet worker for a lab whose worker died (it registers under a new id)."""
+    head, old = info.service("pylet-head"), info.service("pylet-worker")
+    if head is None or old is None or not head.port or not old.port:
+        raise LabError(f"no Pylet stack recorded in {info.dir}")
+    ports = LabPorts(pylet_head=head.port, pylet_worker=old.port)
+    ctx = Context(dir=info.dir, ports=ports, info=info, log=log, timeout=timeout)
+    n = sum(1 for s in info.services if s.name.startswith("pylet-worker"))
+    rec = launch_worker(ctx, f"pylet-worker-{n + 1}", _env(info.dir, info.dir / "pylet" / "bin"))
+    ctx.await_ready(rec, lambda: _online_workers(head.url or "") >= 1, "register with the Pylet head")
+    return rec
+
+
 def start_serverlessllm(ctx: Context) -> Waiter:
     if find("pylet") is None:
         raise LabError("pylet is not installed: pip install -e '.[lab]' (or scripts/setup.sh)")
@@ -77,18 +105,13 @@ def start_serverlessllm(ctx: Context) -> Waiter:
     from servedeck.lab.standin_sllm_store import save
 
     save(MODEL, "vllm", storage)
-    venv_bin = str(Path(python()).parent)
-    env = {**PYLET_ENV, "HOME": str(home), "SERVEDECK_STANDIN_BIND": LOCAL,
-           "PATH": os.pathsep.join([str(bin_dir), venv_bin, os.environ.get("PATH", "/usr/bin:/bin")])}
+    env = _env(ctx.dir, bin_dir)
     head_url = f"http://{LOCAL}:{ports.pylet_head}"
     head = ctx.launch("pylet-head", [python(), "-m", "uvicorn", "pylet.server:app", "--host", LOCAL,
                                      "--port", str(ports.pylet_head), "--log-level", "warning"],
                       port=ports.pylet_head, url=head_url, env=env)
     ctx.await_ready(head, lambda: http_ok(f"{head_url}/workers"), "answer GET /workers")
-    worker = ctx.launch("pylet-worker", [find("pylet") or "pylet", "start", "--head", f"{LOCAL}:{ports.pylet_head}",
-                                         "--port", str(ports.pylet_worker), "--gpu-units", str(GPU_UNITS),
-                                         "--cpu-cores", "4", "--memory-mb", "8192"],
-                        port=ports.pylet_worker, url=f"http://{LOCAL}:{ports.pylet_worker}", env=env)
+    worker = launch_worker(ctx, "pylet-worker", env)
     sllm_url = f"http://{LOCAL}:{ports.sllm_head}"
 
     def ready() -> None:

@@ -5,7 +5,7 @@ import pytest
 from serverless_support import stack_fixture
 
 
-@pytest.fixture(scope="package")
-def stack(tmp_path_factory):
-    """One ServerlessLLM stack for this package's tests; the destructive ones run last (test_zz_*)."""
-    yield from stack_fixture(tmp_path_factory)
+@pytest.fixture(scope="session")
+def stack(request, tmp_path_factory):
+    """The lab's ServerlessLLM stack, shared with the other package (see serverless_support)."""
+    return stack_fixture(request, tmp_path_factory)

@@ -1,6 +1,6 @@
 """A Pylet worker killed (SIGKILL, no unregister): its instances become UNKNOWN and the
 worker OFFLINE, in the verbs and in the panes; Pylet's refusal to delete an offline worker
-that still has instances is one line. Runs last in this package: the worker stays dead."""
+that still has instances is one line. Then a new worker replaces it (the stack is shared)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from servedeck.app.main_app import ServedeckApp
 from servedeck.config import load_config
+from servedeck.lab.services.serverlessllm import replace_worker
 from serverless_support import instance, servedeck, submit, until, url_of, verb_json
 from shell_support import wait_for
 
@@ -51,3 +52,5 @@ async def test_killed_worker_goes_offline_and_its_instances_unknown(stack):
     deleted = servedeck(stack, "pylet", "delete-worker", worker_id[:8], "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert verb_json(stack, "pylet", "workers") == []
+    replace_worker(stack, log=lambda _: None)
+    assert [w["status"] for w in verb_json(stack, "pylet", "workers")] == ["ONLINE"]
