@@ -41,6 +41,21 @@ class ChatOutcome:
     total_s: float | None = None
     streamed: bool = False
 
+    def where_time_went(self) -> list[tuple[str, float]]:
+        """The cold start cut at its steps, named by who spends the time."""
+        marks = [("request sent", None), ("Pylet instance PENDING", "head: reconciler and sllm-store"),
+                 ("Pylet instance RUNNING", "Pylet: scheduling and start"), ("healthy", "engine: loading"),
+                 ("first token", "head: routing the buffered request"), ("response complete", "engine: generating")]
+        out, last = [], None
+        for label, who in marks:
+            t = self.at(label)
+            if t is None:
+                continue
+            if last is not None and who:
+                out.append((who, t - last))
+            last = t
+        return out if len(out) > 1 else []
+
     def at(self, label: str) -> float | None:
         return next((t for t, what in self.events if what.startswith(label)), None)
 
@@ -56,6 +71,9 @@ class ChatOutcome:
         for t, what in self.events:
             lines.append(f"  +{t:7.2f}s  (+{t - previous:5.2f}s)  {what}")
             previous = t
+        spent = self.where_time_went()
+        if spent:
+            lines += ["", "where the time went: " + ", ".join(f"{what} {t:.2f}s" for what, t in spent)]
         if self.reply:
             lines += ["", "reply: " + " ".join(self.reply.split())[:400]]
         if not self.streamed and self.ok:

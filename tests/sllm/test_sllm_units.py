@@ -140,3 +140,20 @@ def test_actions_report_the_heads_words():
     assert not result.ok
     assert result.message == ("error returned with HTTP 200: The model `facebook/opt-125m:vllm` does not exist.")
     assert "FAILED" in result.follow_up.text
+
+
+def test_timeline_says_where_a_cold_start_spends_its_time():
+    from servedeck.backends.sllm.coldstart import ChatOutcome
+
+    outcome = ChatOutcome("m", ok=True, streamed=True, instance="m-1", events=[
+        (0.0, "request sent"), (2.0, "Pylet instance PENDING"), (2.0, "Pylet instance ASSIGNED on ab"),
+        (2.5, "Pylet instance RUNNING"), (6.0, "healthy (e/health 200)"), (8.5, "first token"),
+        (9.0, "response complete")])
+    assert outcome.where_time_went() == [
+        ("head: reconciler and sllm-store", 2.0), ("Pylet: scheduling and start", 0.5), ("engine: loading", 3.5),
+        ("head: routing the buffered request", 2.5), ("engine: generating", 0.5)]
+    text = outcome.render()
+    assert "cold start: Pylet instance m-1" in text and "+   6.00s  (+ 3.50s)  healthy" in text
+    warm = ChatOutcome("m", ok=True, warm=True, streamed=True, events=[(0.0, "request sent"), (0.1, "first token"),
+                                                                         (0.7, "response complete")])
+    assert warm.where_time_went() == [] and "warm: an instance of the model was already running" in warm.render()
