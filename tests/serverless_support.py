@@ -19,10 +19,16 @@ from servedeck.lab.state import LabError, LabInfo
 from support import lab_ports
 
 
+# Not the session lab's ports: that lab runs its own ServerlessLLM stack, which these
+# tests must not break (they kill a worker and stop the Pylet head). Pylet instance ports
+# follow the worker's (+1..+20), clear of the session lab's.
+STACK_PORTS = {"pylet_head": 8010, "pylet_worker": 15629, "sllm_head": 8353}
+
+
 def start_stack(dir: Path) -> LabInfo:
     lines: list[str] = []
     try:
-        return up(dir, ports=lab_ports(), services="sllm", log=lines.append)
+        return up(dir, ports=lab_ports(**STACK_PORTS), services="sllm", log=lines.append)
     except LabError as exc:
         pytest.fail(f"the lab's ServerlessLLM stack did not start: {exc} | {' | '.join(lines)}", pytrace=False)
 
