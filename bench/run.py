@@ -28,6 +28,8 @@ from runs_bench import MEASURES as RUNS_MEASURES  # noqa: E402
 from cluster_bench import MEASURES as CLUSTER_MEASURES  # noqa: E402
 from orchestrator_bench import MEASURES as ORCHESTRATOR_MEASURES  # noqa: E402
 from serverless_bench import MEASURES as SERVERLESS_MEASURES  # noqa: E402
+from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
+from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -74,6 +76,8 @@ MEASURES.update(RUNS_MEASURES)  # run-manifests pane (issue 3)
 MEASURES.update(CLUSTER_MEASURES)  # squeue/jobs table at scale, tunnel throughput (issue 5)
 MEASURES.update(ORCHESTRATOR_MEASURES)  # orchestrator: run to ready, death to replaced, reconcile CPU (issue 6)
 MEASURES.update(SERVERLESS_MEASURES)  # Pylet instances at scale, sllm cold start (issue 10)
+MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
+MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
 
 
 def main() -> int:
