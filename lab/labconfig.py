@@ -27,6 +27,11 @@ def render(info: LabInfo) -> str:
         backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url}]
     if info.router_url:
         backends["router"] = [{"name": "lab-router", "url": info.router_url}]
+    pylet, sllm = info.service("pylet-head"), info.service("sllm-head")
+    if pylet is not None and pylet.url:
+        backends["pylet"] = [{"name": "lab-pylet", "url": pylet.url}]
+    if sllm is not None and sllm.url:
+        backends["sllm"] = [{"name": "lab-sllm", "url": sllm.url, **({"pylet_url": pylet.url} if pylet else {})}]
     runs_target = recorded_target(info.dir)  # the helper container `lab up` started
     if runs_target:
         backends["runs"] = [runs_target]
