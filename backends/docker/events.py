@@ -11,7 +11,9 @@ import logging
 import threading
 from typing import Callable
 
-import docker
+from servedeck.backends.lazy import lazy
+
+docker = lazy("docker")
 
 log = logging.getLogger(__name__)
 

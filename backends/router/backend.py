@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any, Literal, Mapping
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from servedeck.backends.base import (
@@ -35,6 +34,9 @@ from servedeck.backends.router import api as router_api
 from servedeck.backends.router.drain import DrainError, drain_and_show, plan_for, refresh_board
 from servedeck.backends.rows import WorkerRow
 from servedeck.backends.router.match import board_for, host_port, match_worker
+from servedeck.backends.lazy import lazy
+
+httpx = lazy("httpx")  # loaded by the first request, in a worker thread
 
 
 class RouterEndpoints(BaseModel):
