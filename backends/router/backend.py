@@ -42,7 +42,7 @@ httpx = lazy("httpx")  # loaded by the first request, in a worker thread
 class RouterEndpoints(BaseModel):
     """Path overrides; unset ones follow the detected API generation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     list: str | None = Field(default=None, description="Path listing workers, e.g. /workers/list.")
     add: str | None = Field(default=None, description="Path adding a worker (POST, ?url= or {url}).")
