@@ -166,7 +166,7 @@ class DockerBackend(Backend):
             return {}
         ids = [str(s.get("Id", "")) for s in running]
         if self.wake is None:
-            self._usage = self._stats.sample(self._fetch_stats, ids)
+            self._usage = self._stats.sample_quick(self._fetch_stats, ids)
             return self._usage
         if self._sampling is None or not self._sampling.is_alive():
             self._sampling = threading.Thread(target=self._sample_round, args=(ids,), daemon=True,
