@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from textual.binding import Binding
 from textual.message import Message
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets._data_table import ColumnKey, RowKey, default_cell_formatter
 
 from servedeck.backends.base import Action, PaneSpec
 from servedeck.widgets.cells import render_cell
@@ -138,8 +140,25 @@ class ResourceTable(DataTable):
         for col, before, after in zip(self.spec.columns, old, cells):
             if str(before) != str(after) or getattr(before, "spans", None) != getattr(after, "spans", None) \
                     or getattr(before, "style", None) != getattr(after, "style", None):
-                # Re-measuring a column is O(rows): only for columns without a fixed width.
-                self.update_cell(key, col.key, after, update_width=col.width is None)
+                self._set_cell(key, col, before, after)
+
+    def _set_cell(self, key: str, col, before: Any, after: Any) -> None:
+        """Change one cell and repaint only its row. `DataTable.update_cell` repaints the
+        whole table (and re-measures the column), which made every ticking age and every
+        ping's latency redraw every visible line. The column is re-measured only when
+        the cell's width changed and the column has no fixed width."""
+        if col.width is None and self._cell_width(before) != self._cell_width(after):
+            self.update_cell(key, col.key, after, update_width=True)  # the column may widen or narrow
+            return
+        row_key, column_key = RowKey(key), ColumnKey(col.key)
+        self._data[row_key][column_key] = after
+        self._update_count += 1  # DataTable's render caches are keyed on it
+        index = self._row_locations.get(row_key)
+        if index is not None:
+            self.refresh_row(index)
+
+    def _cell_width(self, value: Any) -> int:
+        return measure(self.app.console, default_cell_formatter(value), 1)
 
     def refresh_relative(self) -> None:
         """Re-render the columns that show ages (`*_at`): they change with the clock alone."""
