@@ -3,7 +3,9 @@
 Each backend is re-armed with `set_timer` when its previous poll finishes, so polls of
 one backend never overlap and a slow backend only slows itself. Backends whose panes are
 all hidden are still pinged (an empty `wanted` set) so the header stays live, but they
-fetch no pane data.
+fetch no pane data, and at a lower rate (every PING_INTERVAL_S at most): an idle cockpit
+on the Backends pane costs a handful of pings a minute. Showing a pane polls its
+backends at once and puts them back on their own rate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from textual.timer import Timer
 
 from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
+
+
+PING_INTERVAL_S = 15.0
 
 
 class PollScheduler:
@@ -31,6 +36,7 @@ class PollScheduler:
         self._on_snapshot = on_snapshot
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
+        self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
 
     def start(self) -> None:
@@ -60,6 +66,10 @@ class PollScheduler:
         runner = self.runners[name]
         wanted = self.wanted(runner)
         self._in_flight.add(name)
+        if wanted:
+            self._pinged.discard(name)
+        else:
+            self._pinged.add(name)
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
@@ -73,6 +83,8 @@ class PollScheduler:
             self._on_snapshot(snapshot)
         if not self.paused:
             interval = self.runners[name].backend.interval
+            if name in self._pinged:  # nothing of it is on screen but its state
+                interval = max(interval, PING_INTERVAL_S)
             self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
