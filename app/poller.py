@@ -3,8 +3,8 @@
 Each backend is re-armed with `set_timer` when its previous poll finishes, so polls of
 one backend never overlap and a slow backend only slows itself. Backends whose panes are
 all hidden are still pinged (an empty `wanted` set) so the header stays live, but they
-fetch no pane data, and at a lower rate (every PING_INTERVAL_S at most): an idle cockpit
-on the Backends pane costs a handful of pings a minute. Showing a pane polls its
+fetch no pane data, and at a third of their rate (but at least every PING_MAX_S): an
+idle cockpit on the Backends pane costs a handful of pings a minute. Showing a pane polls its
 backends at once and puts them back on their own rate.
 """
 
@@ -19,7 +19,8 @@ from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
 
 
-PING_INTERVAL_S = 15.0
+PING_SLOWDOWN = 3.0
+PING_MAX_S = 30.0
 
 
 class PollScheduler:
@@ -84,7 +85,7 @@ class PollScheduler:
         if not self.paused:
             interval = self.runners[name].backend.interval
             if name in self._pinged:  # nothing of it is on screen but its state
-                interval = max(interval, PING_INTERVAL_S)
+                interval = max(interval, min(interval * PING_SLOWDOWN, PING_MAX_S))
             self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
