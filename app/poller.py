@@ -49,6 +49,8 @@ class PollScheduler:
         """From any thread: an event-driven backend has news; poll it on the UI loop."""
         if not self.app.is_running or getattr(self.app, "_loop", None) is None:
             return  # shutting down: nobody to show it to
+        if not self.wanted(self.runners[name]):
+            return  # its panes are hidden: a ping would show nothing new (the event proves it is up)
         try:
             self.app.call_from_thread(self.poll, name)
         except RuntimeError:  # already on the UI loop
