@@ -46,6 +46,7 @@ class ResourceTable(DataTable):
         self._own: dict[str, list] = {}  # key -> cells as the row draws them (before grouping)
         self._all: list[tuple[str, Any]] = []
         self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
+        self._dirty_rows: set[int] = set()  # row indexes changed since the last repaint
 
     def on_mount(self) -> None:
         for col in self.spec.columns:
@@ -155,7 +156,22 @@ class ResourceTable(DataTable):
         self._update_count += 1  # DataTable's render caches are keyed on it
         index = self._row_locations.get(row_key)
         if index is not None:
-            self.refresh_row(index)
+            self._dirty_rows.add(index)
+            if len(self._dirty_rows) == 1:
+                self.call_later(self._repaint_dirty)  # once, after this round of changes
+
+    def _repaint_dirty(self) -> None:
+        """Repaint the changed rows that are on screen (rows are one line high); rows
+        off screen are drawn fresh when scrolled to."""
+        dirty, self._dirty_rows = self._dirty_rows, set()
+        top = self.scroll_offset.y
+        on_screen = [i for i in dirty if top <= i < top + self.size.height]
+        if len(on_screen) > self.size.height // 2:
+            self.refresh()
+            return
+        for index in on_screen:
+            if index < self.row_count:
+                self.refresh_row(index)
 
     def _cell_width(self, value: Any) -> int:
         return measure(self.app.console, default_cell_formatter(value), 1)
