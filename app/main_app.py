@@ -102,6 +102,8 @@ class ServedeckApp(RowActions, App[int]):
         self.fleet = fleet or Fleet.from_config(loaded)
         self.snapshots: dict[str, Snapshot] = {r.name: r.snapshot for r in self.fleet.runners}
         self.bodies, always = discover_pane_bodies()
+        self._always = set(always)  # panes without a backend (logs): mounted with the app, since
+        # actions open sources in them in the same breath as they show them
         self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **always, **self.fleet.pane_specs()}
         self.catalog = pane_catalog.PaneCatalog(self.specs, pane_catalog.installed_pane_specs)
         self.pane_keys = self.catalog.keys
@@ -115,7 +117,8 @@ class ServedeckApp(RowActions, App[int]):
         self._views: dict[str, PaneView] = {}
         with ContentSwitcher(initial=f"pane-{self.current_pane}", id="panes"):
             for key in self.pane_keys:
-                view = PaneView(self.specs[key], self._table_for(key), build=key == self.current_pane)
+                view = PaneView(self.specs[key], self._table_for(key),
+                                build=key == self.current_pane or key in self._always)
                 self._views[key] = view
                 yield view
         yield PromptLine(self.catalog.completions(), id="prompt")
