@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator, model_validator
 
 from servedeck.config.errors import ConfigError, Problem
 
@@ -30,6 +30,52 @@ MAX_GRID = 1_000_000  # combinations a grid may describe before max_iterations c
 FLAG_ALIASES = {"mem_frac": "mem-fraction-static"}
 
 Scalar = Union[StrictBool, StrictInt, StrictFloat, str]
+
+
+def _flag_name(name: str) -> str:
+    if not FLAG_NAME.match(name):
+        raise ValueError(f"parameter name {name[:40]!r} is not a server flag name (letters, digits, _ and -)")
+    return name
+
+
+def _flag_value(value: Any, where: str) -> Any:
+    if isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: values must be finite numbers")
+        return value
+    if isinstance(value, str):
+        if not FLAG_VALUE.match(value):
+            raise ValueError(f"{where}: value {value[:40]!r} has characters a server flag may not hold "
+                             "(spaces, quotes, $;|&<>`() ...)")
+        return value
+    raise ValueError(f"{where}: values must be numbers, true/false or strings, not {type(value).__name__}")
+
+
+def _param_spec(value: Any) -> Any:
+    """A value list, or {type: choice|continuous|integer, ...}: one clear message per problem."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a parameter needs at least one value")
+        return [_flag_value(v, f"item {i}") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        kind = value.get("type")
+        model = {"choice": ChoiceSpec, "categorical": ChoiceSpec, "continuous": ContinuousSpec, "float": ContinuousSpec,
+                 "integer": IntegerSpec, "int": IntegerSpec}.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            raise ValueError("type must be choice, continuous or integer")
+        try:
+            spec = model.model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{where}: {err['msg']}" if where else err["msg"]) from None
+        if isinstance(spec, ChoiceSpec):
+            for i, v in enumerate(spec.values):
+                _flag_value(v, f"values item {i}")
+        return spec
+    raise ValueError("a parameter is a list of values or {type: choice, values: [...]}")
 
 
 class Section(BaseModel):
@@ -90,7 +136,8 @@ class IntegerSpec(Section):
         return self
 
 
-ParamSpec = Union[list[Scalar], ChoiceSpec, ContinuousSpec, IntegerSpec]
+ParamSpec = Annotated[Any, AfterValidator(_param_spec)]
+FlagName = Annotated[str, AfterValidator(_flag_name)]
 
 
 class SLOLimit(Section):
@@ -166,7 +213,7 @@ class Task(Section):
     model: ModelRef
     base_runtime: Literal["sglang", "vllm"] = "sglang"
     runtime_image_tag: str | None = None
-    parameters: dict[str, ParamSpec] = Field(min_length=1)
+    parameters: dict[FlagName, ParamSpec] = Field(min_length=1)
     optimization: Optimization = Field(default_factory=Optimization)
     benchmark: Benchmark = Field(default_factory=Benchmark)
     slo: SLO | None = None
@@ -189,23 +236,6 @@ class Task(Section):
     def _tag(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", value):
             raise ValueError("runtime_image_tag is not a valid image tag")
-        return value
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name, spec in value.items():
-            if not FLAG_NAME.match(name):
-                raise ValueError(f"parameter name {name[:40]!r} is not a server flag name (letters, digits, _ and -)")
-            values = spec if isinstance(spec, list) else getattr(spec, "values", [])
-            if isinstance(spec, list) and not spec:
-                raise ValueError(f"parameter {name!r} has no values")
-            for item in values:
-                if isinstance(item, str) and not FLAG_VALUE.match(item):
-                    raise ValueError(f"parameter {name!r}: value {item[:40]!r} has characters a server flag "
-                                     "may not hold (spaces, quotes, $;|&<>`() ...)")
-                if isinstance(item, float) and not math.isfinite(item):
-                    raise ValueError(f"parameter {name!r}: values must be finite numbers")
         return value
 
     @model_validator(mode="after")
