@@ -80,7 +80,8 @@ class ServedeckApp(RowActions, App[int]):
         self.snapshots: dict[str, Snapshot] = {r.name: r.snapshot for r in self.fleet.runners}
         self.bodies, always = discover_pane_bodies()
         self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **always, **self.fleet.pane_specs()}
-        self.pane_keys = pane_catalog.ordered(set(self.specs))
+        self.catalog = pane_catalog.PaneCatalog(self.specs, pane_catalog.installed_pane_specs)
+        self.pane_keys = self.catalog.keys
         self.current_pane = self._start_pane()
         self.poller = PollScheduler(self, self.fleet.runners, self.visible_panes, self.on_snapshot)
 
@@ -91,7 +92,7 @@ class ServedeckApp(RowActions, App[int]):
         with ContentSwitcher(initial=f"pane-{self.current_pane}", id="panes"):
             for key in self.pane_keys:
                 yield PaneView(self.specs[key], self._table_for(key))
-        yield PromptLine(pane_catalog.completions(self.pane_keys), id="prompt")
+        yield PromptLine(self.catalog.completions(), id="prompt")
         yield Footer()
 
     def _table_for(self, key: str) -> ResourceTable:
@@ -109,7 +110,7 @@ class ServedeckApp(RowActions, App[int]):
         return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
 
     def _start_pane(self) -> str:
-        wanted = pane_catalog.resolve(self.loaded.config.ui.start_pane) or "backends"
+        wanted = self.catalog.resolve(self.loaded.config.ui.start_pane) or "backends"
         return wanted if wanted in self.specs else "backends"
 
     def on_mount(self) -> None:
@@ -270,7 +271,7 @@ class ServedeckApp(RowActions, App[int]):
     def run_command(self, text: str) -> None:
         word, _, rest = text.strip().partition(" ")
         word = word.lower().lstrip(":")
-        pane = pane_catalog.resolve(word)
+        pane = self.catalog.resolve(word)
         if pane is not None:
             self.show_pane(pane)
             if pane == "logs" and rest.strip() and self.current_pane == "logs":

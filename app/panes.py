@@ -1,8 +1,9 @@
-"""Which panes exist, in what order, and the `:` aliases that reach them (k9s style)."""
+"""The Backends pane, and the catalog that orders panes and resolves `:` words to them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from servedeck.backends.base import Column, PaneSpec
 
@@ -20,6 +21,8 @@ BACKENDS_PANE = PaneSpec(
         Column("hint", "Hint", width=48),
     ),
     row_key="name",
+    aliases=("be", "backend", "status"),
+    order=10,
 )
 
 
@@ -37,28 +40,6 @@ class BackendRow:
     hint: str
 
 
-# Canonical order of the panes later issues add; third-party panes follow.
-PANE_ORDER = [
-    "backends", "containers", "container_runs", "gpus", "nodes", "serving", "routers",
-    "jobs", "tunnels", "workers", "deployments", "targets", "logs",
-]
-
-ALIASES: dict[str, tuple[str, ...]] = {
-    "backends": ("be", "backend", "status"),
-    "containers": ("co", "ctr", "container", "docker"),
-    "container_runs": ("runs", "run", "manifests"),
-    "gpus": ("gpu", "dcgm"),
-    "nodes": ("no", "node"),
-    "serving": ("sv", "sglang", "instances"),
-    "routers": ("rt", "routermetrics"),
-    "jobs": ("j", "job", "slurm", "squeue"),
-    "tunnels": ("tu", "tunnel"),
-    "workers": ("w", "wk", "worker", "router"),
-    "deployments": ("dp", "deploy", "orch"),
-    "targets": ("ta", "target", "prom", "prometheus"),
-    "logs": ("l", "log"),
-}
-
 # Commands that are not panes: name -> app action.
 COMMANDS: dict[str, str] = {
     "quit": "quit", "q": "quit", "q!": "quit",
@@ -67,25 +48,58 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def ordered(keys: set[str]) -> list[str]:
-    known = [k for k in PANE_ORDER if k in keys]
-    return known + sorted(keys - set(PANE_ORDER))
-
-
-def resolve(word: str) -> str | None:
-    """The pane key an alias, a pane name or a unique prefix of a pane name stands for."""
-    word = word.strip().lower().lstrip(":")
-    for key, aliases in ALIASES.items():
-        if word == key or word in aliases:
+def _match(word: str, keys: list[str], aliases: dict[str, tuple[str, ...]]) -> str | None:
+    for key in keys:
+        if word == key or word in aliases[key]:
             return key
-    prefixed = [key for key in ALIASES if word and key.startswith(word)]
+    prefixed = [key for key in keys if word and key.startswith(word)]
     return prefixed[0] if len(prefixed) == 1 else None
 
 
-def completions(pane_keys: list[str]) -> list[str]:
-    """Every word `:` understands, panes first, for the suggester."""
-    words = list(pane_keys)
-    for key in pane_keys:
-        words += [a for a in ALIASES.get(key, ()) if len(a) > 2]
-    words += [c for c in COMMANDS if len(c) > 2]
-    return words
+def installed_pane_specs() -> list[PaneSpec]:
+    """The panes of every installed backend kind (imports them: only for a word no
+    configured pane answers to)."""
+    from servedeck.backends.registry import installed_kinds, load_kind
+
+    specs = []
+    for kind in installed_kinds():
+        try:
+            specs.extend(load_kind(kind).panes)
+        except Exception:  # noqa: BLE001 - a broken plugin must not break `:`
+            continue
+    return specs
+
+
+class PaneCatalog:
+    """The panes of this session in order, and the words `:` resolves to them.
+
+    Each pane declares its own place and aliases in its PaneSpec, so a third-party
+    backend's panes sort in and get `:` aliases exactly like the built-in ones.
+    """
+
+    def __init__(self, specs: dict[str, PaneSpec], installed: Callable[[], Iterable[PaneSpec]] = lambda: ()):
+        self.keys = sorted(specs, key=lambda key: (specs[key].order, key))
+        self.aliases = {key: tuple(specs[key].aliases) for key in self.keys}
+        self._installed = installed
+
+    def resolve(self, word: str) -> str | None:
+        """The pane key an alias, a pane name or a unique prefix of a pane name stands for.
+
+        Words of this session's panes come first; then those of every installed backend
+        kind's panes, so `:jobs` without a SLURM backend names the pane (and the app can
+        say that nothing feeds it) instead of being an unknown command.
+        """
+        word = word.strip().lower().lstrip(":")
+        found = _match(word, self.keys, self.aliases)
+        if found is None and word:
+            others = {spec.key: tuple(spec.aliases) for spec in self._installed() if spec.key not in self.aliases}
+            found = _match(word, sorted(others), others)
+        return found
+
+    def completions(self) -> list[str]:
+        """Every word `:` understands, panes first, for the suggester."""
+        words = list(self.keys)
+        for key in self.keys:
+            words += [a for a in self.aliases[key] if len(a) > 2]
+        words += [c for c in COMMANDS if len(c) > 2]
+        return words

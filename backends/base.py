@@ -98,6 +98,8 @@ class PaneSpec:
     title: str
     columns: tuple[Column, ...]
     row_key: str = "id"  # row attribute that identifies a row within one backend
+    aliases: tuple[str, ...] = ()  # words `:` accepts for this pane (k9s style), besides its key
+    order: int = 1000  # place in the pane list (built-in panes use 10..130; ties sort by key)
 
 
 Rows = tuple[Any, ...]  # a tuple of frozen dataclass instances

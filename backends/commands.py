@@ -12,7 +12,7 @@ import subprocess
 from typing import Protocol, Sequence
 
 from servedeck.backends.base import BackendError
-from servedeck.backends.ssh import CommandResult, SSHPool
+from servedeck.backends.ssh.pool import CommandResult, SSHPool
 
 # The shell's "command not found" exit status, as a remote login shell reports it.
 _NOT_FOUND_RC = 127

@@ -55,12 +55,12 @@ class Fleet:
 
 def make_context(config) -> BackendContext:
     """Shared services for backends: one SSH connection pool for every ssh host."""
-    from servedeck.backends.worker_match import Board
+    from servedeck.backends.router.match import Board
 
     extras: dict = {"board": Board()}  # rows backends share to match workers, jobs and tunnels
     if config.ssh:
         try:
-            from servedeck.backends.ssh import SSHPool
+            from servedeck.backends.ssh.pool import SSHPool
         except ImportError:  # the SSH layer is optional until a target needs it
             SSHPool = None
         if SSHPool is not None:

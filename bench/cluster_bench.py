@@ -48,7 +48,7 @@ async def _table_times(rows: tuple, repeat: int) -> dict:
 
     from textual.app import App, ComposeResult
 
-    from servedeck.backends.slurm_backend import JOBS, SlurmBackend
+    from servedeck.backends.slurm.backend import JOBS, SlurmBackend
     from servedeck.widgets.panes.jobs import sortable_body
 
     factory = sortable_body("job_id")
@@ -74,7 +74,7 @@ async def _table_times(rows: tuple, repeat: int) -> dict:
 
 
 def measure_squeue_jobs(config: Path, repeat: int) -> dict:
-    from servedeck.backends.slurm_parse import parse_json
+    from servedeck.backends.slurm.parse import parse_json
 
     now = int(time.time())
     out: dict = {}
@@ -137,8 +137,8 @@ def _send(port: int, megabytes: int) -> float:
 
 def measure_tunnel_throughput(config: Path, repeat: int) -> dict:
     from servedeck.backends.base import BackendContext
-    from servedeck.backends.ssh import SSHPool
-    from servedeck.backends.tunnels_backend import TunnelsBackend, TunnelsSettings
+    from servedeck.backends.ssh.pool import SSHPool
+    from servedeck.backends.ssh.backend import TunnelsBackend, TunnelsSettings
     from servedeck.config import load_config
 
     loaded = load_config(str(config))

@@ -116,7 +116,7 @@ def vmrss_kib() -> int:
 
 
 def _source_rate(url: str, name: str, seconds: float = 3.0) -> float:
-    from servedeck.backends.logsource_docker import DockerLogSource
+    from servedeck.backends.docker.logsource import DockerLogSource
 
     stop, count, began = threading.Event(), 0, time.perf_counter()
     for event in DockerLogSource(url, name).events(tail=0, follow=True, stop=stop):
@@ -131,7 +131,7 @@ async def _run_child(mode: str, url: str, name: str) -> dict:
 
     from servedeck.app.main_app import ServedeckApp
     from servedeck.backends.fleet import Fleet
-    from servedeck.backends.logsource_docker import DockerLogSource
+    from servedeck.backends.docker.logsource import DockerLogSource
     from servedeck.config import load_text
 
     app = ServedeckApp(load_text("ui: {start_pane: logs}\n", "bench.yaml"), fleet=Fleet([]))

@@ -28,9 +28,9 @@ OFFSET = int(os.environ.get("SERVEDECK_BENCH_PORT_OFFSET", "0")) + 9600  # clear
 
 
 def _gpu_rows(hosts: int = 32, per_host: int = 8, step: int = 0) -> list:
-    from servedeck.backends.metrics_build import build_gpus
-    from servedeck.backends.metrics_panes import GaugeSettings
-    from servedeck.backends.metrics_scrape import parse_page
+    from servedeck.backends.metrics.build import build_gpus
+    from servedeck.backends.metrics.panes import GaugeSettings
+    from servedeck.backends.metrics.scrape import parse_page
     from servedeck.lab.standin_dcgm import GpuFleet
 
     style = GaugeSettings(name="bench").gpu_style()
@@ -47,7 +47,7 @@ def measure_gpu_pane(config: Path, repeat: int) -> dict:
     """Seconds to show 256 GPU rows (first time, then an update where every value moved)."""
     from textual.app import App
 
-    from servedeck.backends.metrics_panes import GPUS, PLOT_ACTIONS
+    from servedeck.backends.metrics.panes import GPUS, PLOT_ACTIONS
     from servedeck.widgets.panes.gpus import make_gpu_table
 
     frames = [[("bench", r) for r in _gpu_rows(step=s)] for s in range(repeat + 1)]
@@ -92,8 +92,8 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 def measure_requests_per_refresh(config: Path, repeat: int) -> dict:
     """Requests of one GPU-pane refresh at 8 and 256 GPUs, Prometheus and direct scrape."""
     from servedeck.backends.base import PartialPoll
-    from servedeck.backends.metrics_scrape import ScrapeBackend, ScrapeSettings
-    from servedeck.backends.prometheus_backend import PrometheusBackend, PrometheusSettings
+    from servedeck.backends.metrics.scrape import ScrapeBackend, ScrapeSettings
+    from servedeck.backends.metrics.prometheus import PrometheusBackend, PrometheusSettings
     from servedeck.lab.services.observability import prometheus_yaml
 
     out: dict = {}

@@ -38,8 +38,8 @@ def _write_history(root: Path) -> None:
 
 
 def measure_runs_poll(_config: Path, repeat: int) -> dict:
-    from servedeck.backends.runs_backend import RunsBackend
-    from servedeck.backends.runs_settings import RunsSettings
+    from servedeck.backends.runs.backend import RunsBackend
+    from servedeck.backends.runs.settings import RunsSettings
 
     cold, warm = [], []
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
-from servedeck.backends.port_allocator import bindable, listening_ports  # noqa: F401  (lab callers use both)
+from servedeck.backends.ssh.ports import bindable, listening_ports  # noqa: F401  (lab callers use both)
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:

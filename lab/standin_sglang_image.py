@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from servedeck.backends.helper_image import BUSYBOX, _build, _copy_into, _shared_libraries
+from servedeck.backends.runs.image import BUSYBOX, _build, _copy_into, _shared_libraries
 from servedeck.backends.base import BackendError
 
 LABEL = "servedeck.standin.hash"

@@ -25,7 +25,8 @@ class Box:
 class MemoryBackend(Backend):
     kind = "memory"
     default_interval = 0.2
-    panes = (PaneSpec("containers", "Containers", (Column("id", "Name"), Column("state", "State"), Column("note", "Note"))),)
+    panes = (PaneSpec("containers", "Containers", (Column("id", "Name"), Column("state", "State"), Column("note", "Note")),
+                      aliases=("co", "ctr", "container", "docker"), order=20),)
     actions = (
         Action("container.stop", "Stop container", "containers", mutating=True, confirm=True, key="x"),
         Action("container.start", "Start container", "containers", mutating=True, key="s"),

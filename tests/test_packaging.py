@@ -14,6 +14,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 from firstframe import first_frame_seconds  # noqa: E402
 
 
+# Source folders and the installed package each one becomes (pyproject's package-dir).
+SOURCE_ROOTS = {"servedeck": "servedeck", "app": "servedeck.app", "widgets": "servedeck.widgets",
+                "backends": "servedeck.backends", "styles": "servedeck.styles", "lab": "servedeck.lab"}
+
+
+def source_packages() -> set[str]:
+    """Every folder with an __init__.py under the source roots, as its installed name."""
+    names = set()
+    for folder, package in SOURCE_ROOTS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            names.add(".".join((package, *rel)))
+    return names
+
+
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
@@ -42,10 +57,13 @@ def test_wheel_ships_the_styles_and_the_command(wheel_venv, tmp_path):
     leaked = subprocess.run([py, "-c", "import importlib.util as u; print([m for m in ('app','widgets','backends','styles','lab') if u.find_spec(m)])"],
                             capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert leaked == "[]"
-    # Every subpackage made it into the wheel (the lab's services are a subpackage).
-    subprocess.run([py, "-c", "import servedeck.lab.manager, servedeck.lab.services, servedeck.app.main_app, "
-                    "servedeck.orchestrator.service, servedeck.widgets.panes.logs, servedeck.verbs.common"],
+    # Every package of the source tree made it into the wheel (one per system in backends/),
+    # and every built-in entry point resolves there.
+    packages = sorted(source_packages())
+    subprocess.run([py, "-c", f"import importlib; [importlib.import_module(m) for m in {packages!r}]"],
                    check=True, cwd=tmp_path)
+    subprocess.run([py, "-c", "from importlib.metadata import entry_points as e; "
+                    "[ep.load() for ep in e(group='servedeck.backends')]"], check=True, cwd=tmp_path)
     # ...and its data files: the helper image's definition and init script, the unit example.
     data = subprocess.run(
         [py, "-c", "from importlib.resources import files as f; print("

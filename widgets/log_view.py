@@ -23,7 +23,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from servedeck.backends.logsources import LogEvent
+from servedeck.backends.logs.source import LogEvent
 from servedeck.secrets import has_secrets, redact
 from servedeck.text import strip_control
 

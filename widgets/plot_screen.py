@@ -17,7 +17,7 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from servedeck.backends.base import BackendError
-from servedeck.backends.metrics_panes import PlotRequest
+from servedeck.backends.metrics.panes import PlotRequest
 from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 

@@ -53,6 +53,8 @@ EXPERIMENTS = PaneSpec(
         Column("score", "Score", 9), Column("slo", "SLO", 4), Column("why", "Why", 40),
     ),
     row_key="id",
+    aliases=("ex", "exp", "tune", "tuner"),
+    order=115,
 )
 
 
@@ -174,7 +176,7 @@ class TunerBackend(Backend):
         if action_id == "tuner.results":
             return self._results()
         if action_id == "tuner.log":
-            from servedeck.backends.logsource_files import FileSource
+            from servedeck.backends.logs.files import FileSource
 
             name = self._doc.get("task_name")
             if not name:

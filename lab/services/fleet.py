@@ -8,7 +8,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from servedeck.backends.port_allocator import listening_sockets
+from servedeck.backends.ssh.ports import listening_sockets
 from servedeck.lab.ports import http_ok
 from servedeck.lab.services.base import Context, Waiter, find, python
 from servedeck.lab.procs import start_time

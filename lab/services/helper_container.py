@@ -59,9 +59,9 @@ def lab_target(ctx: Context) -> dict[str, Any]:
 def start_helper(ctx: Context) -> None:
     """Blocking: build the image and start one run (skipped without Docker or busybox)."""
     from servedeck.backends.base import BackendError
-    from servedeck.backends.helper_container import HelperContainer, HelperError
-    from servedeck.backends.helper_image import BUSYBOX, build_standin_image
-    from servedeck.backends.runs_settings import RunsSettings
+    from servedeck.backends.runs.helper import HelperContainer, HelperError
+    from servedeck.backends.runs.image import BUSYBOX, build_standin_image
+    from servedeck.backends.runs.settings import RunsSettings
 
     if not ctx.info.docker_url:
         ctx.log("helper container: no Docker Engine; skipped")
@@ -101,8 +101,8 @@ def stop_helper(dir: Path, log: Log) -> None:
     if target is None:
         return
     from servedeck.backends.base import BackendError
-    from servedeck.backends.helper_container import HelperContainer
-    from servedeck.backends.runs_settings import RunsSettings
+    from servedeck.backends.runs.helper import HelperContainer
+    from servedeck.backends.runs.settings import RunsSettings
 
     helper = HelperContainer(RunsSettings(**target))
     try:

@@ -1,5 +1,5 @@
 """SGOrch inside servedeck: keeps N SGLang (or TEI) workers alive on SLURM.
 
 Textual-free: it runs as a service (`servedeck orchestrate run`) and the cockpit attaches
-to it through the control socket (backends/orchestrator_backend.py).
+to it through the control socket (backends/orchestrator/backend.py).
 """

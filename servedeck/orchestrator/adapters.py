@@ -1,7 +1,7 @@
 """The orchestrator's view of SLURM and the router, built on servedeck's backends.
 
 SLURM goes through `backends.commands` runners (no shell locally, quoted over SSH) and
-`backends.slurm_parse` (every squeue generation); the router through `RouterBackend`
+`backends.slurm.parse` (every squeue generation); the router through `RouterBackend`
 (both API generations, endpoint overrides, auth header from env). Failures leave this
 module as `SlurmError` / `RouterError` naming the operation, for metrics and backoff.
 """
@@ -16,7 +16,7 @@ from typing import Sequence
 from servedeck.backends.base import BackendContext, BackendError, PartialPoll
 from servedeck.backends.commands import CommandRunner, LocalRunner
 from servedeck.backends.rows import WorkerRow
-from servedeck.backends import slurm_parse
+from servedeck.backends.slurm import parse as slurm_parse
 from servedeck.orchestrator.config import RouterSettings
 from servedeck.orchestrator.sbatch import Marker, parse_comment
 
@@ -132,9 +132,9 @@ class RouterClient:
     """One deployment's router, through servedeck's RouterBackend."""
 
     def __init__(self, deployment: str, settings: RouterSettings):
-        from servedeck.backends.router_backend import RouterBackend, RouterEndpoints
-        from servedeck.backends.router_backend import RouterSettings as BackendRouterSettings
-        from servedeck.backends.worker_match import Board
+        from servedeck.backends.router.backend import RouterBackend, RouterEndpoints
+        from servedeck.backends.router.backend import RouterSettings as BackendRouterSettings
+        from servedeck.backends.router.match import Board
 
         auth = settings.auth
         backend_settings = BackendRouterSettings(

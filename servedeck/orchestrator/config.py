@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from servedeck.config.document import load_model
 from servedeck.config.errors import ConfigError, Problem
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -281,8 +282,6 @@ def load(path: str | Path) -> SGOrchConfig:
 
 def load_text(text: str, source: str) -> SGOrchConfig:
     import yaml
-
-    from servedeck.config.loader import load_model
 
     keys = None
     try:

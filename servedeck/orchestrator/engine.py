@@ -17,7 +17,7 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Callable
 
-from servedeck.backends.port_allocator import listening_ports
+from servedeck.backends.ssh.ports import listening_ports
 from servedeck.orchestrator import policy, sbatch
 from servedeck.orchestrator.adapters import RouterClient, RouterError, SlurmCLI, SlurmError, SlurmJob
 from servedeck.orchestrator.config import Deployment, SGOrchConfig

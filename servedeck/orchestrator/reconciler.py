@@ -21,7 +21,7 @@ from servedeck.orchestrator.health import Probe
 from servedeck.orchestrator.state import (
     CANCELLING, DRAINING, PENDING, READY, SERVING, STARTING, SUBMITTING, UNHEALTHY, DeploymentState, Worker,
 )
-from servedeck.backends.worker_match import host_port
+from servedeck.backends.router.match import host_port
 
 
 REGISTER_CONFIRM_S = 10.0  # a 0.3.x router lists an added worker once it has probed it

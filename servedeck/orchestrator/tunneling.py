@@ -36,7 +36,7 @@ class Tunnels:
     def _pool(self, dep: Deployment, node: str) -> tuple[Any, str, str]:
         """(pool, ssh host name, far host): through connectivity.ssh.hostname to node:port,
         or (without one, as the seed does) into the node itself to its 127.0.0.1:port."""
-        from servedeck.backends.ssh import SSHPool
+        from servedeck.backends.ssh.pool import SSHPool
 
         via = dep.connectivity.ssh.hostname
         name = ssh_name(dep) if via else f"{ssh_name(dep)}@{node}"
@@ -49,7 +49,7 @@ class Tunnels:
         if not self._tunneled(dep) or not worker.node:
             return
         from servedeck.backends.base import BackendError
-        from servedeck.backends.tunnels import Tunnel, TunnelSpec
+        from servedeck.backends.ssh.forward import Tunnel, TunnelSpec
 
         key = (dep.name, worker.instance_id)
         with self._lock:
@@ -92,7 +92,7 @@ class Tunnels:
             self._taken.discard(port)
 
     def _free_port(self, dep: Deployment) -> int:
-        from servedeck.backends.port_allocator import bindable, listening_ports
+        from servedeck.backends.ssh.ports import bindable, listening_ports
 
         lo, hi = dep.connectivity.local_port_range
         busy = listening_ports() | self._taken

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from servedeck.backends.port_allocator import NoFreePort, PortAllocator
+from servedeck.backends.ssh.ports import NoFreePort, PortAllocator
 from servedeck.orchestrator.control import ControlServer
 from servedeck.tuner import bench_builtin, bench_genai, metrics, results, scoring, strategies
 from servedeck.tuner.docker_deploy import ServerFailed, warm_up

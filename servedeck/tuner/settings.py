@@ -74,7 +74,8 @@ class TunerSettings(Section):
 
 def load(config_path: str | None) -> TunerSettings:
     """The `tuner:` section of the servedeck config (--config, $SERVEDECK_CONFIG, default path)."""
-    from servedeck.config.loader import load_model, resolve_path
+    from servedeck.config.document import load_model
+    from servedeck.config.loader import resolve_path
 
     path = resolve_path(config_path)
     if path is None:

@@ -270,7 +270,7 @@ def grid_size(task: Task) -> int:
 
 def load_task(path: str | Path) -> Task:
     """A JSON or YAML task file -> Task, or ConfigError with FILE:LINE:COL problems."""
-    from servedeck.config.loader import load_model
+    from servedeck.config.document import load_model
 
     path = Path(path)
     try:
@@ -281,7 +281,7 @@ def load_task(path: str | Path) -> Task:
 
 
 def load_task_text(text: str, source: str) -> Task:
-    from servedeck.config.loader import load_model
+    from servedeck.config.document import load_model
 
     if source.endswith(".json"):
         # JSON is YAML, but YAML refuses tab indentation; tabs outside strings are only

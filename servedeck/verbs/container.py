@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def _settings(args):
-    from servedeck.backends.runs_settings import RunsSettings
+    from servedeck.backends.runs.settings import RunsSettings
 
     loaded = load_config_or_report(args)
     if loaded is None:
@@ -59,7 +59,7 @@ def run(args) -> int:
         print(f"servedeck container {args.what}: refused in read-only mode", file=sys.stderr)
         return EXIT_FAILED
     from servedeck.backends.base import BackendError
-    from servedeck.backends.helper_container import HelperContainer, HelperError
+    from servedeck.backends.runs.helper import HelperContainer, HelperError
 
     helper = HelperContainer(settings)
     try:
@@ -96,7 +96,7 @@ def _dispatch(args, helper) -> int:
     elif what == "unserve":
         print(helper.unserve())
     elif what == "build":
-        from servedeck.backends.helper_image import build_helper_image, build_standin_image
+        from servedeck.backends.runs.image import build_helper_image, build_standin_image
 
         client = helper.client()
         s = helper.settings

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def cmd_drain(args) -> int:
-    from servedeck.backends.drain import DrainError, plan_for, run_drain
-    from servedeck.backends.worker_match import board_for
+    from servedeck.backends.router.drain import DrainError, plan_for, run_drain
+    from servedeck.backends.router.match import board_for
 
     if args.grace is not None and args.grace < 0:
         print("--grace must be 0 or more seconds", file=sys.stderr)

@@ -35,7 +35,7 @@ def load_runners(args):
 
 
 def run(args) -> int:
-    from servedeck.backends.logsources import UnknownLogSource, split_spec
+    from servedeck.backends.logs.source import UnknownLogSource, split_spec
 
     try:
         kind, _ = split_spec(args.spec)
@@ -55,8 +55,8 @@ def run(args) -> int:
 
 
 def stream(spec: str, runners, *, follow: bool, tail: int, out=None, err=None) -> int:
-    from servedeck.backends.logresolve import resolve
-    from servedeck.backends.logsources import UnknownLogSource
+    from servedeck.backends.logs.resolve import resolve
+    from servedeck.backends.logs.source import UnknownLogSource
 
     err = err or sys.stderr
     try:

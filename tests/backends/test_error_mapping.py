@@ -13,12 +13,12 @@ import sys
 import pytest
 
 from servedeck.backends.base import BackendContext, Health
-from servedeck.backends.docker_backend import DockerBackend, DockerSettings, format_ports, parse_docker_time
-from servedeck.backends.prometheus_backend import PrometheusBackend, PrometheusSettings
-from servedeck.backends.router_backend import RouterBackend, RouterSettings
+from servedeck.backends.docker.backend import DockerBackend, DockerSettings, format_ports, parse_docker_time
+from servedeck.backends.metrics.prometheus import PrometheusBackend, PrometheusSettings
+from servedeck.backends.router.backend import RouterBackend, RouterSettings
 from servedeck.backends.runner import BackendRunner
-from servedeck.backends.slurm_backend import SlurmBackend, SlurmSettings
-from servedeck.backends.ssh import SSHPool
+from servedeck.backends.slurm.backend import SlurmBackend, SlurmSettings
+from servedeck.backends.ssh.pool import SSHPool
 from servedeck.config.model import SSHHost
 
 ALL = frozenset({"containers", "targets", "jobs", "workers"})
@@ -92,8 +92,8 @@ def test_docker_helpers():
 
 
 def test_backends_never_import_textual():
-    code = ("import sys, servedeck.backends.docker_backend, servedeck.backends.prometheus_backend, "
-            "servedeck.backends.slurm_backend, servedeck.backends.router_backend, servedeck.backends.ssh; "
+    code = ("import sys, servedeck.backends.docker.backend, servedeck.backends.metrics.prometheus, "
+            "servedeck.backends.slurm.backend, servedeck.backends.router.backend, servedeck.backends.ssh.pool; "
             "print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 
-from servedeck.backends.logsource_files import CUT_MARK, FileSource, LineSplitter
+from servedeck.backends.logs.files import CUT_MARK, FileSource, LineSplitter
 
 
 def collect(source: FileSource, *, tail: int = -1) -> list[tuple[str, str]]:

@@ -9,8 +9,8 @@ import pytest
 
 from shell_support import make_app, wait_for
 from servedeck.backends.base import OpenLog
-from servedeck.backends.logsource_files import FileSource
-from servedeck.backends.logsources import LogEvent, LogSource
+from servedeck.backends.logs.files import FileSource
+from servedeck.backends.logs.source import LogEvent, LogSource
 
 SIZE = (120, 30)
 

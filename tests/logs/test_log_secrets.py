@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from servedeck import secrets
-from servedeck.backends.logsources import LogEvent
+from servedeck.backends.logs.source import LogEvent
 from servedeck.widgets.log_view import sanitise
 
 

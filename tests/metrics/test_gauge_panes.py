@@ -8,8 +8,8 @@ from dataclasses import replace
 from servedeck.app.main_app import ServedeckApp
 from servedeck.backends.base import Backend, BackendSettings
 from servedeck.backends.fleet import Fleet
-from servedeck.backends.metrics_model import NodeRow, RouterRow, ServingRow
-from servedeck.backends.metrics_panes import NODES, PLOT_ACTIONS, ROUTERS, SERVING
+from servedeck.backends.metrics.model import NodeRow, RouterRow, ServingRow
+from servedeck.backends.metrics.panes import NODES, PLOT_ACTIONS, ROUTERS, SERVING
 from servedeck.backends.runner import BackendRunner
 from servedeck.config import load_text
 

@@ -12,11 +12,11 @@ from rich.text import Text
 from servedeck.app.main_app import ServedeckApp
 from servedeck.backends.base import ActionResult, Backend
 from servedeck.backends.fleet import Fleet
-from servedeck.backends.metrics_build import build_gpus
-from servedeck.backends.metrics_panes import (
+from servedeck.backends.metrics.build import build_gpus
+from servedeck.backends.metrics.panes import (
     GPUS, PLOT_ACTIONS, GaugeSettings, PlotRequest, PlotSeries, Threshold,
 )
-from servedeck.backends.metrics_scrape import parse_page
+from servedeck.backends.metrics.scrape import parse_page
 from servedeck.backends.runner import BackendRunner
 from servedeck.config import load_text
 from servedeck.lab.standin_dcgm import GpuFleet

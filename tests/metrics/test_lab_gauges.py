@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from servedeck.backends.base import PartialPoll
-from servedeck.backends.prometheus_backend import PrometheusBackend, PrometheusSettings
+from servedeck.backends.metrics.prometheus import PrometheusBackend, PrometheusSettings
 
 pytestmark = pytest.mark.integration
 PANES = frozenset({"gpus", "serving", "routers"})

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from servedeck.backends.metrics_build import build_gpus, build_routers, serving_by_host, tie_to_serving
-from servedeck.backends.metrics_panes import GaugeSettings, Threshold
-from servedeck.backends.metrics_queries import PromGauges
-from servedeck.backends.metrics_scrape import cpu_busy, parse_page, rates
+from servedeck.backends.metrics.build import build_gpus, build_routers, serving_by_host, tie_to_serving
+from servedeck.backends.metrics.panes import GaugeSettings, Threshold
+from servedeck.backends.metrics.queries import PromGauges
+from servedeck.backends.metrics.scrape import cpu_busy, parse_page, rates
 from servedeck.lab.standin_dcgm import GpuFleet
 
 

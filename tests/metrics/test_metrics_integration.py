@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from servedeck.backends.base import BackendError, Health, PartialPoll
-from servedeck.backends.metrics_scrape import ScrapeBackend, ScrapeSettings, parse_page
-from servedeck.backends.prometheus_backend import PrometheusBackend, PrometheusSettings
+from servedeck.backends.metrics.scrape import ScrapeBackend, ScrapeSettings, parse_page
+from servedeck.backends.metrics.prometheus import PrometheusBackend, PrometheusSettings
 from servedeck.backends.runner import BackendRunner
 
 from .conftest import DCGM_PORT, IDLE_UTIL

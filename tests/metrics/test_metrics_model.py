@@ -7,8 +7,8 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from servedeck.backends.metrics_model import bucket_quantile, clean, gpu_host, gpu_owner, level
-from servedeck.backends.metrics_scrape import parse_page
+from servedeck.backends.metrics.model import bucket_quantile, clean, gpu_host, gpu_owner, level
+from servedeck.backends.metrics.scrape import parse_page
 
 
 @pytest.mark.parametrize("raw", [9223372036854775794.0, 140737488355328.0, 2147483632.0, 2147483647.0,

@@ -3,10 +3,10 @@ forgotten after a while; sparklines are bounded and extended each poll."""
 
 from __future__ import annotations
 
-from servedeck.backends.metrics_history import PaneMemory
-from servedeck.backends.metrics_panes import GaugeSettings
-from servedeck.backends.metrics_queries import PromGauges
-from servedeck.backends.metrics_scrape import parse_page
+from servedeck.backends.metrics.history import PaneMemory
+from servedeck.backends.metrics.panes import GaugeSettings
+from servedeck.backends.metrics.queries import PromGauges
+from servedeck.backends.metrics.scrape import parse_page
 from servedeck.lab.standin_dcgm import GpuFleet
 
 

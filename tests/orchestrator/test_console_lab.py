@@ -10,7 +10,7 @@ import pytest
 
 from orch_support import until
 from servedeck.backends.base import ShowText
-from servedeck.backends.orchestrator_backend import OrchestratorBackend, OrchestratorSettings
+from servedeck.backends.orchestrator.backend import OrchestratorBackend, OrchestratorSettings
 
 pytestmark = pytest.mark.integration
 

@@ -127,7 +127,7 @@ def test_json_logs_have_the_seed_fields_and_no_secrets():
 
 def test_orchestrator_modules_import_without_textual():
     code = ("import sys, pkgutil, importlib, servedeck.orchestrator as o, servedeck.verbs.orchestrate, "
-            "servedeck.backends.orchestrator_backend\n"
+            "servedeck.backends.orchestrator.backend\n"
             "for m in pkgutil.iter_modules(o.__path__): importlib.import_module('servedeck.orchestrator.' + m.name)\n"
             "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -143,7 +143,7 @@ def test_cockpit_config_accepts_an_orchestrator_target():
 
 
 def test_deployment_rows_and_timeline_text():
-    from servedeck.backends.orchestrator_backend import rows, timeline_text
+    from servedeck.backends.orchestrator.backend import rows, timeline_text
 
     doc = {"deployments": [{
         "name": "d", "desired": 2, "ready": 1, "unhealthy": 1, "paused": False, "breaker": "open", "mode": "direct",
@@ -169,7 +169,7 @@ class CannedRunner:
         self.answers, self.calls = answers, []
 
     def run(self, argv, timeout):
-        from servedeck.backends.ssh import CommandResult
+        from servedeck.backends.ssh.pool import CommandResult
 
         self.calls.append(list(argv))
         rc, out = self.answers.get(" ".join(argv), (1, ""))

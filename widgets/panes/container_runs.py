@@ -16,7 +16,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from servedeck.backends.base import Action, PaneSpec
-from servedeck.backends.runs_rows import describe
+from servedeck.backends.runs.rows import describe
 from servedeck.text import safe, strip_control
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.resource_table import ResourceTable, table_class_for

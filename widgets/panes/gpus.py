@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.text import Text
 
-from servedeck.backends.metrics_model import GpuRow, sort_gpus
-from servedeck.backends.metrics_panes import PlotRequest
+from servedeck.backends.metrics.model import GpuRow, sort_gpus
+from servedeck.backends.metrics.panes import PlotRequest
 from servedeck.text import safe
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.resource_table import ResourceTable

@@ -17,11 +17,11 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from servedeck.backends.base import Column, PaneSpec
-from servedeck.backends.logsources import LogEvent, LogSource, UnknownLogSource
+from servedeck.backends.logs.source import LogEvent, LogSource, UnknownLogSource
 from servedeck.text import safe
 from servedeck.widgets.log_view import LogFeed, LogView, capacity_from_env
 
-LOGS_PANE = PaneSpec(key="logs", title="Logs", columns=(Column("text", "Line"),), row_key="seq")
+LOGS_PANE = PaneSpec(key="logs", title="Logs", columns=(Column("text", "Line"),), row_key="seq", aliases=("l", "log"), order=130)
 DRAIN_INTERVAL_S = 0.05
 OPEN_TAIL = 10_000  # lines of history fetched when a source opens (bounded by the buffer)
 
@@ -254,7 +254,7 @@ class LogPane(Vertical, can_focus=True):
 
     def open_spec(self, spec: str) -> None:
         """Find the source in a thread (backends block), then open it on the UI loop."""
-        from servedeck.backends.logresolve import resolve
+        from servedeck.backends.logs.resolve import resolve
 
         runners = list(getattr(getattr(self.app, "fleet", None), "runners", []))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from servedeck.backends.metrics_model import NodeRow
+from servedeck.backends.metrics.model import NodeRow
 from servedeck.widgets.cells import human_bytes
 from servedeck.widgets.resource_table import ResourceTable
 from servedeck.widgets.gauges import bar, sparkline

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from servedeck.backends.metrics_model import RouterRow, ServingRow
+from servedeck.backends.metrics.model import RouterRow, ServingRow
 from servedeck.widgets.resource_table import ResourceTable
 from servedeck.widgets.gauges import bar, number, sparkline
 from servedeck.widgets.panes.gpus import state_cell

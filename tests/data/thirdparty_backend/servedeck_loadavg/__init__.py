@@ -23,7 +23,9 @@ class LoadavgBackend(Backend):
     kind = "loadavg"
     settings_model = LoadavgSettings
     default_interval = 2.0
-    panes = (PaneSpec("loadavg", "Load average", (Column("id", "Host"), Column("load1", "1m"), Column("load5", "5m"))),)
+    # `:la` and `:load` reach the pane; order places it after the built-in gauge panes.
+    panes = (PaneSpec("loadavg", "Load average", (Column("id", "Host"), Column("load1", "1m"), Column("load5", "5m")),
+                      aliases=("la", "load"), order=55),)
 
     def poll(self, wanted):
         try:

@@ -1,0 +1,310 @@
+"""Docker Engine containers through docker-py (local socket, tcp:// or ssh://).
+
+One target is one Docker host; several targets show side by side, each row naming its
+host. The client is created on first use and dropped after any connection failure, so a
+daemon that restarts (or starts late) is picked up by the next poll. When a scheduler
+drives the backend (the TUI sets `wake`), an event thread (docker_events) asks for a poll
+as soon as a container starts, stops, dies or changes health. Stats are sampled only
+when the containers pane is shown, in parallel (docker_stats).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import datetime
+from typing import Any, Mapping
+
+import docker
+import docker.errors
+from pydantic import Field
+
+from servedeck.backends.base import (
+    Action,
+    ActionResult,
+    Backend,
+    BackendContext,
+    BackendError,
+    BackendSettings,
+    Column,
+    OpenLog,
+    PaneSpec,
+    RunInteractive,
+    Rows,
+)
+from servedeck.backends.docker.errors import api_text, translate
+from servedeck.backends.docker.events import EventWatcher
+from servedeck.backends.docker.stats import StatsSampler, Usage
+from servedeck.backends.rows import ContainerRow
+
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_STOP_TIMEOUT_S = 10
+SHELL_COMMAND = "command -v bash >/dev/null && exec bash || exec sh"
+
+
+class DockerSettings(BackendSettings):
+    url: str = Field(
+        default="unix:///var/run/docker.sock",
+        description="Docker Engine address: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST.",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="Seconds one Engine API call may take.")
+    stats: bool = Field(default=True, description="Sample CPU % and memory of running containers while shown.")
+
+
+CONTAINERS = PaneSpec(
+    key="containers",
+    title="Containers",
+    columns=(
+        Column("host", "Host", 10),
+        Column("name", "Name", 22),
+        Column("image", "Image", 22),
+        Column("state", "State", 9),
+        Column("health", "Health", 9),
+        Column("uptime_s", "Uptime", 8),
+        Column("cpu_percent", "CPU %", 7),
+        Column("mem_bytes", "Memory", 9),
+        Column("ports", "Ports", 24),
+        Column("networks", "Networks", 12),
+        Column("id", "ID", 12),
+    ),
+    row_key="id",
+    aliases=("co", "ctr", "container", "docker"),
+    order=20,
+)
+
+ACTIONS = (
+    Action("container.logs", "Open container logs", "containers", mutating=False, key="l"),
+    Action("container.shell", "Open a shell in container", "containers", mutating=True, key="s"),
+    Action("container.start", "Start container", "containers", mutating=True, key="u"),
+    Action("container.stop", "Stop container", "containers", mutating=True, confirm=True, key="x"),
+    Action("container.restart", "Restart container", "containers", mutating=True, confirm=True, key="R"),
+    Action("container.remove", "Remove container", "containers", mutating=True, confirm=True, key="ctrl+d"),
+)
+
+
+class DockerBackend(Backend):
+    kind = "docker"
+    settings_model = DockerSettings
+    default_interval = 5.0
+    panes = (CONTAINERS,)
+    actions = ACTIONS
+    log_kinds = ("container",)
+
+    settings: DockerSettings
+
+    def __init__(self, settings: DockerSettings, context: BackendContext | None = None):
+        super().__init__(settings, context)
+        self._client: docker.DockerClient | None = None
+        self._started: dict[tuple[str, str], float | None] = {}
+        self._stats = StatsSampler()
+        self._events: EventWatcher | None = None
+        self._usage: dict[str, Usage] = {}
+        self._sampling: threading.Thread | None = None
+
+    # -- client ------------------------------------------------------------------------
+
+    def _api(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = docker.DockerClient(base_url=self.settings.url, timeout=self.settings.timeout)
+            except Exception as exc:
+                raise translate(exc, self.settings.url, self.settings.timeout) from None
+        return self._client.api
+
+    def _call(self, fn, *args, **kwargs):
+        """Call the Engine API; on failure drop the client and raise a BackendError."""
+        api = self._api()
+        try:
+            return fn(api, *args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            raise BackendError(
+                f"Docker Engine at {self.settings.url} answered an error: {api_text(exc)}",
+                hint="see the dockerd log", reachable=True,
+            ) from None
+        except Exception as exc:
+            self._reset()
+            raise translate(exc, self.settings.url, self.settings.timeout) from None
+
+    def _reset(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    def _watch_events(self) -> None:
+        """Start the event thread once somebody schedules our polls (the TUI)."""
+        if self.wake is not None and (self._events is None or not self._events.alive):
+            self._events = EventWatcher(self.settings.url, self.request_poll, name=f"docker events {self.name}")
+            self._events.start()
+
+    # -- polling -----------------------------------------------------------------------
+
+    def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
+        self._watch_events()
+        if "containers" not in wanted:
+            self._call(lambda api: api.ping())
+            return {}
+        summaries = self._call(lambda api: api.containers(all=True))
+        now = time.time()
+        usage = self._sample_stats([s for s in summaries if s.get("State") == "running"])
+        rows = tuple(self._row(s, now, usage.get(str(s.get("Id", ""))) if s.get("State") == "running" else None)
+                     for s in summaries)
+        live = {(r.full_id, r.state) for r in rows}
+        self._started = {k: v for k, v in self._started.items() if k in live}
+        return {"containers": rows}
+
+    def _sample_stats(self, running: list[Mapping[str, Any]]) -> dict:
+        """Usage of running containers. The Engine takes about a second per sample, so
+        under a scheduler a background round runs while this poll returns the last
+        round's figures at once; a one-shot caller (`status --json`) waits for them."""
+        if not self.settings.stats:
+            return {}
+        ids = [str(s.get("Id", "")) for s in running]
+        if self.wake is None:
+            self._usage = self._stats.sample(self._fetch_stats, ids)
+            return self._usage
+        if self._sampling is None or not self._sampling.is_alive():
+            self._sampling = threading.Thread(target=self._sample_round, args=(ids,), daemon=True,
+                                              name=f"docker stats {self.name}")
+            self._sampling.start()
+        return self._usage
+
+    def _sample_round(self, ids: list[str]) -> None:
+        new = [cid for cid in ids if cid not in self._usage]
+        try:
+            self._usage = self._stats.sample(self._fetch_stats, ids)
+        except Exception:  # the list call reports the daemon's state; stats stay empty
+            self._usage = {}
+        if any(cid in self._usage for cid in new):
+            self.request_poll()
+
+    def _fetch_stats(self, cid: str, one_shot: bool) -> Mapping[str, Any]:
+        return self._api().stats(cid, stream=False, one_shot=True if one_shot else None)
+
+    def _row(self, s: Mapping[str, Any], now: float, usage) -> ContainerRow:
+        full_id = str(s.get("Id", ""))
+        state = str(s.get("State", ""))
+        status = str(s.get("Status", ""))
+        match = _HEALTH.search(status)
+        health = "starting" if match and "starting" in match.group(1) else (match.group(1) if match else "")
+        names = s.get("Names") or []
+        started = self._started_at(full_id, state, status)
+        networks = ((s.get("NetworkSettings") or {}).get("Networks") or {}).keys()
+        return ContainerRow(
+            name=names[0].lstrip("/") if names else full_id[:12],
+            id=full_id[:12],
+            host=self.name,
+            image=str(s.get("Image", "")),
+            state=state,
+            health=health,
+            started_at=started,
+            cpu_percent=usage.cpu_percent if usage else None,
+            mem_bytes=usage.mem_bytes if usage else None,
+            uptime_s=round(now - started, 1) if started and state in ("running", "paused") else None,
+            status=status,
+            ports=format_ports(s.get("Ports") or []),
+            networks=", ".join(sorted(networks)),
+            full_id=full_id,
+        )
+
+    def _started_at(self, full_id: str, state: str, status: str) -> float | None:
+        key = (full_id, state)
+        fresh = "second" in status  # just (re)started: a restart keeps the state "running"
+        if key not in self._started or fresh:
+            try:
+                info = self._call(lambda api: api.inspect_container(full_id))
+                self._started[key] = parse_docker_time(info.get("State", {}).get("StartedAt", ""))
+            except docker.errors.NotFound:
+                self._started[key] = None  # removed between list and inspect
+        return self._started[key]
+
+    # -- actions -----------------------------------------------------------------------
+
+    def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        target = getattr(row, "full_id", "") or getattr(row, "id", "")
+        label = getattr(row, "name", "") or target[:12]
+        if action_id == "container.logs":
+            return ActionResult(True, f"logs of {label}", follow_up=OpenLog(self.container_log(target, label),
+                                                                             f"container/{label} on {self.name}"))
+        if action_id == "container.shell":
+            return ActionResult(True, f"shell in {label}", follow_up=RunInteractive(self.shell_argv(target),
+                                                                                     f"shell in {label}"))
+        ops = {
+            "container.start": ("started", lambda api, cid: api.start(cid)),
+            "container.stop": ("stopped", lambda api, cid: api.stop(cid, timeout=_STOP_TIMEOUT_S)),
+            "container.restart": ("restarted", lambda api, cid: api.restart(cid, timeout=_STOP_TIMEOUT_S)),
+            "container.remove": ("removed", lambda api, cid: api.remove_container(cid, force=True)),
+        }
+        if action_id not in ops:
+            return super().perform(action_id, row)
+        done, op = ops[action_id]
+        try:
+            self._call(op, target)
+        except docker.errors.NotFound:
+            return ActionResult(False, f"container {label} no longer exists")
+        except BackendError as exc:
+            return ActionResult(False, f"{action_id} {label}: {exc.message}")
+        self._started = {k: v for k, v in self._started.items() if k[0] != target}
+        return ActionResult(True, f"{done} container {label}")
+
+    def find(self, name: str) -> ContainerRow | None:
+        """A container of this host by name, full id or id prefix (blocking)."""
+        for s in self._call(lambda api: api.containers(all=True)):
+            names = [n.lstrip("/") for n in s.get("Names") or []]
+            cid = str(s.get("Id", ""))
+            if name in names or (len(name) >= 4 and cid.startswith(name)):
+                return self._row(s, time.time(), None)
+        return None
+
+    def shell_argv(self, container_id: str) -> tuple[str, ...]:
+        return ("docker", "-H", self.settings.url, "exec", "-it", container_id, "sh", "-c", SHELL_COMMAND)
+
+    def container_log(self, container: str, label: str = ""):
+        from servedeck.backends.docker.logsource import DockerLogSource
+
+        return DockerLogSource(self.settings.url, container, label=label or container, timeout=self.settings.timeout)
+
+    def log_source(self, kind: str, name: str):
+        """`container/NAME`, or `container/NAME@TARGET` when several hosts have that name."""
+        if kind != "container":
+            return None
+        name, _, host = name.partition("@")
+        if host and host != self.name:
+            return None
+        row = self.find(name)
+        return self.container_log(row.full_id, row.name) if row is not None else None
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+        self._reset()
+
+
+def format_ports(ports: list[Mapping[str, Any]]) -> str:
+    """`127.0.0.1:8080->80/tcp, 9000/tcp` as `docker ps` shows them."""
+    out = []
+    for p in ports:
+        private = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        if p.get("PublicPort"):
+            ip = p.get("IP") or "0.0.0.0"
+            out.append(f"{ip}:{p['PublicPort']}->{private}")
+        else:
+            out.append(private)
+    return ", ".join(dict.fromkeys(out))
+
+
+def parse_docker_time(text: str) -> float | None:
+    """Docker's RFC 3339 times have nanoseconds; the zero time means never started."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        return None
+    base, frac, zone = m.groups()
+    stamp = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return stamp + (float("0." + frac[:6]) if frac else 0.0)

@@ -1,0 +1,1 @@
+"""Gauges: GPUs (DCGM), nodes, serving and router metrics from Prometheus or a direct scrape."""

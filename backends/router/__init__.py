@@ -1,0 +1,1 @@
+"""The SGLang router: its two API generations, the workers pane, drain and worker-to-job matching."""

@@ -1,0 +1,1 @@
+"""SLURM: jobs and nodes through the CLI (local or over SSH) or slurmrestd."""
