@@ -33,9 +33,9 @@ class ExperimentRow:
     parameters: str
     phase: str
     phase_at: float | None
-    latency_s: float | None
-    p99_s: float | None
-    ttft_s: float | None
+    latency_ms: float | None
+    p99_ms: float | None
+    ttft_ms: float | None
     tpot_ms: float | None
     throughput: str
     score: str
@@ -48,9 +48,9 @@ EXPERIMENTS = PaneSpec(
     title="Experiments",
     columns=(
         Column("exp", "Exp", 7), Column("parameters", "Parameters", 44), Column("phase", "Phase", 13),
-        Column("phase_at", "In phase", 9), Column("latency_s", "Latency", 8), Column("p99_s", "p99", 8),
-        Column("ttft_s", "TTFT", 8), Column("tpot_ms", "TPOT", 6), Column("throughput", "Tok/s", 8),
-        Column("score", "Score", 9), Column("slo", "SLO", 4), Column("why", "Why", 40),
+        Column("phase_at", "In phase", 9), Column("latency_ms", "Latency", 8), Column("p99_ms", "p99", 8),
+        Column("ttft_ms", "TTFT", 7), Column("tpot_ms", "TPOT", 6), Column("throughput", "Tok/s", 7),
+        Column("score", "Score", 9), Column("slo", "SLO", 4), Column("why", "Why", 60),
     ),
     row_key="id",
     aliases=("ex", "exp", "tune", "tuner"),
@@ -81,23 +81,26 @@ def rows(doc: Mapping[str, Any]) -> list[ExperimentRow]:
     best_text = f"best exp{best['experiment_id']} {_fmt(best['score'])}" if best else "no best yet"
     state = doc.get("status", "")
     header = ExperimentRow(
-        id="header", exp="", parameters=f"{doc.get('task_name', '')}: {doc.get('done', 0)} of {doc.get('total', 0)} done"
-        f" ({doc.get('strategy', '')}, {doc.get('objective', '')})", phase=state, phase_at=None,
-        latency_s=None, p99_s=None, ttft_s=None, tpot_ms=None, throughput="", score="", slo=None,
-        why=f"elapsed {_duration(doc.get('elapsed'))}, ETA {_duration(doc.get('eta')) if doc.get('eta') is not None else '-'},"
+        id="header", exp="", parameters=f"{doc.get('task_name', '')}: {doc.get('done', 0)} of {doc.get('total', 0)} done,"
+        f" {doc.get('strategy', '')}", phase=state, phase_at=None,
+        latency_ms=None, p99_ms=None, ttft_ms=None, tpot_ms=None, throughput="", score="", slo=None,
+        why=f"{doc.get('objective', '')}: elapsed {_duration(doc.get('elapsed'))}, ETA {_duration(doc.get('eta')) if doc.get('eta') is not None else '-'},"
             f" {best_text}, runner {doc.get('benchmark_runner', '')}")
     out = [header]
     best_id = best["experiment_id"] if best else None
     for e in doc.get("experiments", []):
         m = e.get("metrics") or {}
-        tpot = m.get("mean_tpot")
+        def ms(name: str) -> float | None:
+            value = m.get(name)
+            return value * 1000 if isinstance(value, (int, float)) else None
+
         score = _fmt(e.get("score"))
         out.append(ExperimentRow(
             id=f"exp{e['id']}", exp=f"{'*' if e['id'] == best_id else ''}exp{e['id']}",
             parameters=" ".join(f"{k}={v}" for k, v in (e.get("parameters") or {}).items()),
             phase="done" if e["status"] == "success" else e["status"].replace("_", " "),
-            phase_at=e.get("phase_since"), latency_s=m.get("mean_e2e_latency"), p99_s=m.get("p99_e2e_latency"),
-            ttft_s=m.get("mean_ttft"), tpot_ms=tpot * 1000 if isinstance(tpot, (int, float)) else None,
+            phase_at=e.get("phase_since"), latency_ms=ms("mean_e2e_latency"), p99_ms=ms("p99_e2e_latency"),
+            ttft_ms=ms("mean_ttft"), tpot_ms=ms("mean_tpot"),
             throughput=_fmt(m.get("mean_output_throughput"), 4), score=score or ("worst" if e["status"] == "failed" else ""),
             slo=e.get("slo_met"), why=e.get("error", "")))
     return out
@@ -109,13 +112,13 @@ class TunerBackend(Backend):
     default_interval = 1.0
     panes = (EXPERIMENTS,)
     actions = (
-        Action("tuner.stop", "Stop the tuner (the rest can be resumed)", "experiments", confirm=True, key="s",
+        Action("tuner.stop", "Stop tuner", "experiments", confirm=True, key="s",
                needs_row=False),
-        Action("tuner.resume", "Resume the last tuning", "experiments", key="u", needs_row=False),
-        Action("tuner.results", "Open the results", "experiments", mutating=False, key="o", needs_row=False),
-        Action("tuner.log", "Follow the tuner's log (benchmark output)", "experiments", mutating=False, key="l",
+        Action("tuner.resume", "Resume", "experiments", key="u", needs_row=False),
+        Action("tuner.results", "Results", "experiments", mutating=False, key="o", needs_row=False),
+        Action("tuner.log", "Tuner log", "experiments", mutating=False, key="l",
                needs_row=False),
-        Action("tuner.plot", "Plot score (or a metric) against a parameter", "experiments", mutating=False, key="g",
+        Action("tuner.plot", "Plot score vs parameter", "experiments", mutating=False, key="g",
                needs_row=False, prompt="Parameter [metric]"),
     )
 

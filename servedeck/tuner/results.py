@@ -84,7 +84,7 @@ def status_doc(state: TunerState, *, running: bool, now: float | None = None) ->
             "elapsed": round(state.elapsed(now), 1), "eta": round(eta, 1) if eta is not None else None,
             "best": {"experiment_id": best.id, "parameters": best.parameters, "score": best.score} if best else None,
             "experiments": [{"id": e.id, "parameters": e.parameters, "status": e.status,
-                             "in_phase": round(now - e.phase_since, 1), "score": e.score, "slo_met": e.slo_met,
+                             "phase_since": e.phase_since, "in_phase": round(now - e.phase_since, 1), "score": e.score, "slo_met": e.slo_met,
                              "error": e.error[:200], "container": e.container,
                              "metrics": {k: e.metrics.get(k) for k in CSV_METRICS if k in e.metrics}}
                             for e in state.experiments]}

@@ -279,7 +279,7 @@ class Tuner:
             if score is not None:
                 e.base_score = score.base if math.isfinite(score.base) else None
                 e.score = score.value if math.isfinite(score.value) else None
-                e.slo_met = score.slo_met
+                e.slo_met = score.slo_met if self.task.slo is not None else None
                 e.slo_violations = [vars(v) for v in score.violations]
                 if score.hard_failed:
                     e.error = "SLO hard fail: " + ", ".join(f"{v.metric} {v.actual:.4g} > {v.threshold:.4g}"

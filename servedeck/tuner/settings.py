@@ -72,16 +72,16 @@ class TunerSettings(Section):
         return Path(os.path.expanduser(self.results_dir))
 
 
-def load(config_path: str | None) -> TunerSettings:
-    """The `tuner:` section of the servedeck config (--config, $SERVEDECK_CONFIG, default path)."""
+def load(path: Path | None) -> TunerSettings:
+    """The `tuner:` section of a servedeck config file (defaults without one). The caller
+    resolves the path (servedeck.config.loader.resolve_path), which keeps this module out
+    of the loader's imports (the loader checks `tuner:` with TunerSettings)."""
     from servedeck.config.document import load_model
-    from servedeck.config.loader import resolve_path
 
-    path = resolve_path(config_path)
     if path is None:
         return TunerSettings()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")]) from None
     doc, _ = load_model(text, str(path), _Wrapper, keys=("tuner",))

@@ -40,10 +40,11 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def _settings(args):
     from servedeck.config.errors import ConfigError
+    from servedeck.config.loader import resolve_path
     from servedeck.tuner import settings
 
     try:
-        return settings.load(getattr(args, "config", None))
+        return settings.load(resolve_path(getattr(args, "config", None)))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
