@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 
 from servedeck.text import strip_control
+from servedeck.tuner.deploy import Deployment, ServerFailed, Stopped
 from servedeck.tuner.settings import IMAGES, TunerSettings
 from servedeck.tuner.task import Task
 
 LABEL = "servedeck.tuner.task"
-
-
-class ServerFailed(Exception):
-    """The server did not come up (or died); `log_tail` says why in its own words."""
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
 
 
 def container_name(settings: TunerSettings, task: Task, exp_id: int) -> str:
@@ -70,18 +62,6 @@ def server_command(settings: TunerSettings, task: Task, params: dict[str, Any], 
 def _model_dir(settings: TunerSettings, task: Task) -> Path | None:
     path = Path(settings.model_path) / task.model.ident
     return path if settings.mount_model and path.is_dir() else None
-
-
-@dataclass
-class Deployment:
-    name: str
-    port: int
-    gpus: list[int]
-    container_id: str = ""
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 class DockerDeployer:
@@ -162,7 +142,7 @@ class DockerDeployer:
                 except httpx.HTTPError:
                     pass
                 if stop():
-                    raise ServerFailed("stopped by the operator")
+                    raise Stopped()
                 if time.monotonic() >= deadline:
                     raise ServerFailed(f"not healthy after {timeout_s:.0f} s", self.log_tail(deployment.name))
                 time.sleep(self.settings.health_poll_s)
@@ -171,13 +151,3 @@ class DockerDeployer:
         """Names of this task's experiment containers (any state)."""
         found = self.client.containers.list(all=True, filters={"label": f"{LABEL}={task_name}"})
         return [c.name for c in found]
-
-
-def warm_up(base_url: str, model_name: str, count: int) -> None:
-    """The real tool's warm-up: a few short /v1/completions requests (failures ignored)."""
-    with httpx.Client(timeout=60.0) as http:
-        for _ in range(count):
-            try:
-                http.post(base_url + "/v1/completions", json={"model": model_name, "prompt": "warm up", "max_tokens": 4})
-            except httpx.HTTPError:
-                pass

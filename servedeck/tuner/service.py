@@ -20,7 +20,7 @@ from typing import Any, Callable
 from servedeck.backends.ssh.ports import NoFreePort, PortAllocator
 from servedeck.orchestrator.control import ControlServer
 from servedeck.tuner import bench_builtin, bench_genai, metrics, results, scoring, strategies
-from servedeck.tuner.docker_deploy import ServerFailed, warm_up
+from servedeck.tuner.deploy import ServerFailed, Stopped, warm_up
 from servedeck.tuner.gpus import GPUPool
 from servedeck.tuner.settings import TunerSettings
 from servedeck.tuner.state import (ACTIVE, BENCHMARKING, FAILED, PENDING, SKIPPED, STARTING, SUCCESS, WARMING_UP,
@@ -34,10 +34,6 @@ class AlreadyRunning(Exception):
 
 class Refused(Exception):
     """The request would lose work (an unfinished tuning exists) or cannot be met."""
-
-
-class Stopped(Exception):
-    """The operator stopped the tuner while this experiment ran."""
 
 
 def gpus_needed(task: Task, settings: TunerSettings, params: dict[str, Any]) -> int:
