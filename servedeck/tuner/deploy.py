@@ -30,10 +30,11 @@ class Deployment:
     port: int
     gpus: list[int]
     container_id: str = ""
+    url: str = ""  # where the server answers when it is not on a local port (OME: status.url)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url or f"http://127.0.0.1:{self.port}"
 
 
 def warm_up(base_url: str, model_name: str, count: int) -> None:

@@ -71,6 +71,9 @@ class DockerDeployer:
         self.settings = settings
         self.client = docker.DockerClient(base_url=settings.docker_url, timeout=60)
 
+    def name_for(self, task: Task, exp_id: int) -> str:
+        return container_name(self.settings, task, exp_id)
+
     def remove(self, name: str) -> bool:
         """Stop (10 s) and remove the container of that name; True if there was one."""
         import docker.errors

@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import threading
 
-from servedeck.tuner.settings import GPUSettings
+from typing import Any
+
+from servedeck.tuner.settings import GPUSettings, TunerSettings
 
 
 def query_free() -> list[tuple[int, int]]:
@@ -60,3 +62,13 @@ class GPUPool:
     def release(self, gpus: list[int]) -> None:
         with self._lock:
             self._taken.difference_update(gpus)
+
+
+def gpus_needed(task: Any, settings: TunerSettings, params: dict[str, Any]) -> int:
+    """GPUs one experiment needs: the configured count, else its tp-size, else 1."""
+    if settings.gpus.per_experiment is not None:
+        return settings.gpus.per_experiment
+    for name in ("tp-size", "tp_size", "tp"):
+        if isinstance(params.get(name), int) and not isinstance(params.get(name), bool):
+            return int(params[name])
+    return 1

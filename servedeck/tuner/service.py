@@ -21,11 +21,14 @@ from servedeck.backends.ssh.ports import NoFreePort, PortAllocator
 from servedeck.orchestrator.control import ControlServer
 from servedeck.tuner import bench_builtin, bench_genai, metrics, results, scoring, strategies
 from servedeck.tuner.deploy import ServerFailed, Stopped, warm_up
-from servedeck.tuner.gpus import GPUPool
+from servedeck.tuner.gpus import GPUPool, gpus_needed
 from servedeck.tuner.settings import TunerSettings
 from servedeck.tuner.state import (ACTIVE, BENCHMARKING, FAILED, PENDING, SKIPPED, STARTING, SUCCESS, WARMING_UP,
                                    Experiment, TunerState, TunerStore)
 from servedeck.tuner.task import Task
+
+
+OME_BENCHMARK_JOB = "ome-benchmarkjob"
 
 
 class AlreadyRunning(Exception):
@@ -34,15 +37,6 @@ class AlreadyRunning(Exception):
 
 class Refused(Exception):
     """The request would lose work (an unfinished tuning exists) or cannot be met."""
-
-
-def gpus_needed(task: Task, settings: TunerSettings, params: dict[str, Any]) -> int:
-    if settings.gpus.per_experiment is not None:
-        return settings.gpus.per_experiment
-    for name in ("tp-size", "tp_size", "tp"):
-        if isinstance(params.get(name), int) and not isinstance(params.get(name), bool):
-            return int(params[name])
-    return 1
 
 
 def state_file(settings: TunerSettings, task_name: str) -> Path:
@@ -71,6 +65,7 @@ class Tuner:
         self._lock_fd: int | None = None
         self._log_handle = None
         self.control: ControlServer | None = None
+        self.cluster_gpus = bool(getattr(deployer, "schedules_gpus", False))  # OME: the cluster places GPUs
 
     # -- lifecycle ------------------------------------------------------------------
     def _acquire(self) -> None:
@@ -130,6 +125,10 @@ class Tuner:
 
     def _choose_runner(self) -> str:
         wanted = self.settings.benchmark.runner
+        if wanted == "benchmarkjob":
+            if not hasattr(self.deployer, "benchmark"):
+                raise Refused("benchmark runner benchmarkjob needs --mode ome")
+            return OME_BENCHMARK_JOB
         exe = bench_genai.executable(self.settings.benchmark.genai_bench)
         if wanted == "genai-bench" and exe is None:
             raise Refused("benchmark runner genai-bench is not installed (pip install 'servedeck[genai-bench]')")
@@ -193,9 +192,7 @@ class Tuner:
         if lister is None:
             return
         finished = {e.container for e in self.state.experiments if e.finished}
-        from servedeck.tuner.docker_deploy import container_name
-
-        prefix = container_name(self.settings, self.task, 0)[:-1]  # "...-exp"
+        prefix = self.deployer.name_for(self.task, 0)[:-1]  # "...-exp"
         for name in lister(self.task.task_name):
             if name.startswith(prefix) and name not in finished:
                 self.log(f"removing stray container {name}")
@@ -230,7 +227,7 @@ class Tuner:
                     if e is None:
                         exhausted = True
                         break
-                    need = gpus_needed(self.task, self.settings, e.parameters)
+                    need = 0 if self.cluster_gpus else gpus_needed(self.task, self.settings, e.parameters)
                     if need > self.gpus.total():
                         self._finish(e, FAILED, error=f"needs {need} GPUs; this host has {self.gpus.total()}")
                         continue
@@ -289,11 +286,9 @@ class Tuner:
                  + (f": {e.error}" if e.error else ""))
 
     def _experiment(self, e: Experiment, port: int, gpus: list[int], done: threading.Condition) -> None:
-        from servedeck.tuner.docker_deploy import container_name
-
         t0 = time.monotonic()
         timings: dict[str, float] = {}
-        name = container_name(self.settings, self.task, e.id)
+        name = self.deployer.name_for(self.task, e.id)
         try:
             with self.lock:
                 e.container, e.port, e.gpus, e.started_at = name, port, gpus, time.time()
@@ -313,7 +308,7 @@ class Tuner:
             timings["warmup_s"] = time.monotonic() - t2
             self._phase(e, BENCHMARKING)
             t3 = time.monotonic()
-            folder = self._benchmark(e, deployment.base_url)
+            folder = self._benchmark(e, deployment)
             timings["benchmark_s"] = time.monotonic() - t3
             if self.stop_event.is_set():
                 raise Stopped()
@@ -347,7 +342,8 @@ class Tuner:
                 self.save()
                 done.notify_all()
 
-    def _benchmark(self, e: Experiment, base_url: str) -> Path:
+    def _benchmark(self, e: Experiment, deployment: Any) -> Path:
+        base_url = deployment.base_url
         folder = self.settings.results_path() / "benchmark_results" / f"{self.task.task_name}-exp{e.id}"
         if folder.exists():  # a re-run (resume) starts from an empty folder
             for old in folder.glob("*"):
@@ -355,7 +351,10 @@ class Tuner:
                     old.unlink()
         bench = self.task.benchmark
         e.runner = self.state.benchmark_runner
-        if e.runner == bench_genai.RUNNER:
+        if e.runner == OME_BENCHMARK_JOB:
+            self.deployer.benchmark(self.task, e.id, deployment, folder, float(self.task.optimization.timeout_per_iteration),
+                                    self.stop_event.is_set, self.log)
+        elif e.runner == bench_genai.RUNNER:
             exe = bench_genai.executable(self.settings.benchmark.genai_bench)
             tokenizer = self.settings.benchmark.tokenizer_dir or bench.model_tokenizer or "gpt2"
             code = bench_genai.run(exe, base_url, bench, folder, tokenizer,

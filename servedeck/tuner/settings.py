@@ -33,7 +33,8 @@ class GPUSettings(Section):
 
 
 class BenchmarkSettings(Section):
-    runner: Literal["auto", "builtin", "genai-bench"] = "auto"
+    runner: Literal["auto", "builtin", "genai-bench", "benchmarkjob"] = Field(
+        default="auto", description="auto: genai-bench when installed, else built-in; benchmarkjob: OME's (--mode ome).")
     genai_bench: str | None = Field(default=None, description="genai-bench executable (default: on PATH).")
     tokenizer_dir: str | None = Field(default=None, description="Local tokenizer directory for genai-bench (offline).")
     warmup_requests: int = Field(default=3, ge=0, le=100)

@@ -118,7 +118,7 @@ def _run(task, settings, args) -> int:
         print("error: --parallel must be >= 1", file=sys.stderr)
         return EXIT_INVALID
     try:
-        deployer = _deployer(settings, args.mode)
+        deployer = _deployer(settings, args.mode, task)
     except Exception as exc:
         print(f"error: cannot reach the {args.mode} backend: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -144,11 +144,13 @@ def _run(task, settings, args) -> int:
     return EXIT_OK if state.status == "finished" else EXIT_INVALID
 
 
-def _deployer(settings, mode: str):
+def _deployer(settings, mode: str, task):
     if mode == "ome":
         from servedeck.tuner.ome_deploy import OMEDeployer
 
-        return OMEDeployer(settings)
+        deployer = OMEDeployer(settings, task)
+        deployer.ping()
+        return deployer
     from servedeck.tuner.docker_deploy import DockerDeployer
 
     deployer = DockerDeployer(settings)
