@@ -43,6 +43,8 @@ class BenchmarkSettings(Section):
 class TunerSettings(Section):
     docker_url: str = "unix:///var/run/docker.sock"
     image: str | None = Field(default=None, description="Server image (default: by base_runtime and runtime_image_tag).")
+    build_standin_image: bool = Field(
+        default=False, description="Build `image` as the stand-in SGLang image when missing or stale (lab, tests).")
     command: list[str] = Field(default_factory=lambda: ["python3", "-m", "sglang.launch_server"])
     model_path: str = Field(default="/mnt/data/models", description="Host folder holding <model id> folders.")
     mount_model: bool = Field(default=True, description="Mount <model_path>/<id> read-only at /model when it exists.")

@@ -155,6 +155,10 @@ def _deployer(settings, mode: str, task):
 
     deployer = DockerDeployer(settings)
     deployer.client.ping()
+    if settings.build_standin_image and settings.image:
+        from servedeck.lab.standin_sglang_image import ensure_image
+
+        ensure_image(deployer.client, settings.image)
     return deployer
 
 
