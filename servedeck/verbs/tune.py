@@ -51,6 +51,20 @@ def _settings(args):
         return None
 
 
+def _config_readonly(args) -> bool:
+    """`readonly: true` at the top of servedeck's config refuses tune run/stop too."""
+    import yaml
+
+    from servedeck.config.loader import resolve_path
+
+    path = resolve_path(getattr(args, "config", None))
+    try:
+        top = yaml.safe_load(path.read_text(encoding="utf-8")) if path else None
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(top, dict) and top.get("readonly") is True
+
+
 def _task(path: str):
     from servedeck.config.errors import ConfigError
     from servedeck.tuner.task import load_task
@@ -68,6 +82,9 @@ def main(args) -> int:
     if settings is None:
         return EXIT_CONFIG
     verb = args.tune_verb
+    if verb in ("run", "stop") and (getattr(args, "readonly", False) or _config_readonly(args)):
+        print(f"error: --readonly: `tune {verb}` is refused", file=sys.stderr)
+        return EXIT_INVALID
     if verb in ("run", "validate", "plan"):
         task = _task(args.task)
         if task is None:

@@ -176,3 +176,16 @@ def test_scenarios_and_percentiles() -> None:
     assert all(5 <= a <= 10 and 1 <= b <= 3 for a, b in lo_hi)
     s = stats([1.0, 2.0, 3.0, 4.0, 5.0])
     assert s["mean"] == 3.0 and s["p50"] == 3.0 and s["p25"] == 2.0 and s["max"] == 5.0
+
+
+def test_readonly_refuses_run_and_stop(tmp_path: Path) -> None:
+    from servedeck.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("readonly: true\ntuner: {state_dir: " + str(tmp_path / "s") + "}\n")
+    task = tmp_path / "t.json"
+    task.write_text(json.dumps({"task_name": "t", "model": {"id_or_path": "m"}, "parameters": {"x": [1]}}))
+    assert main(["tune", "run", str(task), "--config", str(cfg)]) == 1
+    assert main(["--readonly", "tune", "stop"]) == 1
+    assert not (tmp_path / "s").exists()
+    assert main(["tune", "plan", str(task), "--config", str(cfg)]) == 0  # looking is fine
