@@ -117,7 +117,7 @@ async def one_request(client: httpx.AsyncClient, url: str, model: str, n_in: int
 
 
 async def run_one(base_url: str, bench: Benchmark, scenario: Scenario, concurrency: int,
-                  deadline_s: float) -> tuple[list[RequestResult], float]:
+                  deadline_s: float, stop: Callable[[], bool] = lambda: False) -> tuple[list[RequestResult], float]:
     url = base_url.rstrip("/") + "/v1/chat/completions"
     model = bench.model_name or "unknown"
     remaining = bench.max_requests_per_iteration
@@ -127,7 +127,7 @@ async def run_one(base_url: str, bench: Benchmark, scenario: Scenario, concurren
     async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
         async def user() -> None:
             nonlocal remaining
-            while remaining > 0 and time.monotonic() - started < deadline_s:
+            while remaining > 0 and time.monotonic() - started < deadline_s and not stop():
                 remaining -= 1
                 n_in, n_out = scenario.sample()
                 results.append(await one_request(client, url, model, n_in, n_out, bench.additional_params))
@@ -179,7 +179,9 @@ def run(base_url: str, bench: Benchmark, out_dir: Path, *, seed: int = 0,
             if stop():
                 return written
             log(f"[builtin] {text} concurrency {concurrency}: running")
-            results, duration = asyncio.run(run_one(base_url, bench, scenario, concurrency, deadline))
+            results, duration = asyncio.run(run_one(base_url, bench, scenario, concurrency, deadline, stop))
+            if stop():  # a stopped run is not a result
+                return written
             agg = aggregated(results, duration, scenario, concurrency)
             name = f"{scenario.sanitized}_{bench.task}_num_concurrency_{concurrency}_time_{max(1, round(duration))}s.json"
             path = out_dir / name
