@@ -162,7 +162,10 @@ class TunerBackend(Backend):
         except BackendError as exc:
             last = self._last_state()
             if last is None:
-                raise
+                if (self.state_dir / "tuner.lock").exists() or (self.state_dir / "current").exists():
+                    raise  # a tuner has run here: its state should be readable
+                self._doc = {}
+                return {"experiments": ()}  # no tuning has run yet: idle, not down
             self._doc = last
             panes = {"experiments": tuple(rows(last))} if "experiments" in wanted else {}
             raise PartialPoll(panes, f"tuner not running; showing the last state of {last['task_name']}",

@@ -189,3 +189,11 @@ def test_readonly_refuses_run_and_stop(tmp_path: Path) -> None:
     assert main(["--readonly", "tune", "stop"]) == 1
     assert not (tmp_path / "s").exists()
     assert main(["tune", "plan", str(task), "--config", str(cfg)]) == 0  # looking is fine
+
+
+def test_pane_is_idle_not_down_before_any_tuning(tmp_path: Path) -> None:
+    from servedeck.backends.tuner.backend import TunerBackend, TunerBackendSettings
+
+    backend = TunerBackend(TunerBackendSettings(name="t", state_dir=str(tmp_path / "never-used")))
+    assert backend.poll(frozenset({"experiments"})) == {"experiments": ()}
+    assert not backend.perform("tuner.plot", None, "").ok
