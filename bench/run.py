@@ -32,6 +32,7 @@ from serverless_bench import MEASURES as SERVERLESS_MEASURES  # noqa: E402
 from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
 from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
 from targets import annotate  # noqa: E402
+from tuner_bench import MEASURES as TUNER_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -91,6 +92,7 @@ MEASURES.update(HOSTILE_MEASURES)  # hostile input: 50 MB / deep manifests, YAML
 MEASURES.update(SERVERLESS_MEASURES)  # Pylet instances at scale, sllm cold start (issue 10)
 MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
 MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
+MEASURES.update(TUNER_MEASURES)  # autotuner: overhead per experiment, Experiments pane at 500 (issue 12)
 
 
 def main() -> int:

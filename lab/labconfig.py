@@ -15,6 +15,7 @@ HEADER = """\
 # Written by `servedeck lab up` for the lab in {dir}.
 # Open the cockpit on it:  servedeck --config {path}
 # Stop the lab:            servedeck lab down --dir {dir}
+# Tune the stand-in SGLang: servedeck --config {path} tune run {dir}/tuner-example.json
 """
 
 
@@ -50,6 +51,12 @@ def render(info: LabInfo) -> str:
         backends["slurm"] = [{"name": "lab-slurm", "ssh": "lab"}]
     elif info.slurm and info.slurm_conf is None:
         backends["slurm"] = [{"name": "lab-slurm"}]  # a reused controller answers locally
+    if info.docker_url:  # the autotuner on the lab's engine, with the stand-in SGLang image
+        tuner = info.dir / "tuner"
+        data["tuner"] = {"docker_url": info.docker_url, "image": "servedeck-standin-sglang:lab",
+                         "build_standin_image": True, "gpus": {"request": "env", "standin_count": 4},
+                         "state_dir": str(tuner / "state"), "results_dir": str(tuner / "results")}
+        backends["tuner"] = [{"name": "lab-tuner", "state_dir": str(tuner / "state"), "config": str(info.config_path)}]
     data["backends"] = backends
     return HEADER.format(dir=info.dir, path=info.config_path) + yaml.safe_dump(data, sort_keys=False)
 
@@ -59,6 +66,11 @@ def write(info: LabInfo) -> None:
     from servedeck.config import ConfigError, load_config
 
     info.config_path.write_text(render(info))
+    if info.docker_url:  # the real tool's example task, ready for `servedeck tune run`
+        from importlib import resources
+
+        example = resources.files("servedeck.tuner") / "examples" / "docker_task.json"
+        (info.dir / "tuner-example.json").write_text(example.read_text())
     try:
         load_config(str(info.config_path))
     except ConfigError as exc:
