@@ -89,6 +89,8 @@ def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRo
     except bounded.InputRejected as exc:
         raise SqueueParseError(str(exc)) from None
     except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg:  # orjson stops at 1024 levels, long before the stack would
+            raise SqueueParseError(f"squeue --json output nests deeper than {bounded.MAX_DEPTH} levels") from None
         raise SqueueParseError(f"squeue --json printed invalid JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
         raise SqueueParseError("squeue --json printed no jobs list")
