@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping
 
 from servedeck.backends.base import Health, Snapshot
-from servedeck.backends.router.match import match_worker
 from servedeck.overview.common import (
-    ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, SEVERITY_RANK, WARN, BackendRef, FirstSeen, Jump, rows_of,
+    ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, SEVERITY_RANK, WARN, BackendRef, FirstSeen, Jump, match_all, rows_of,
 )
 from servedeck.text import safe
 
@@ -57,21 +56,23 @@ def backend_rule(snapshots, now, seen, limits) -> Iterator[AttentionItem]:
 def job_rule(snapshots, now, seen, limits) -> Iterator[AttentionItem]:
     for backend, job in rows_of(snapshots, "jobs"):
         state = job.state.upper()
-        label = f"job {job.job_id}" + (f" ({safe(job.name, 24)})" if job.name else "")
+        if state not in FAILED_JOB_STATES and state not in ("CANCELLED", "PENDING"):
+            continue
         key = f"job|{backend}|{job.job_id}|{state}"
+        first = seen.touch(key, now)
+        if state == "PENDING" and now - first < limits.pending_s:
+            continue
+        label = f"job {job.job_id}" + (f" ({safe(job.name, 24)})" if job.name else "")
         if state in FAILED_JOB_STATES or state == "CANCELLED":
-            first = seen.touch(key, now)
             if now - first > limits.ended_s:
                 continue
             failed = state in FAILED_JOB_STATES
             why = f"ended {state}" + (f" on {job.node}" if job.node else "") + (f": {safe(job.reason, 60)}" if job.reason not in ("", "None") else "")
             yield AttentionItem(CRIT if failed else WARN, "job_failed" if failed else "job_cancelled",
                                 label, why, first, Jump("jobs", backend, job))
-        elif state == "PENDING":
-            first = seen.touch(key, now)
-            if now - first >= limits.pending_s:
-                yield AttentionItem(WARN, "job_pending", label, f"pending: {safe(job.reason or 'no reason given', 60)}",
-                                    first, Jump("jobs", backend, job))
+        else:
+            yield AttentionItem(WARN, "job_pending", label, f"pending: {safe(job.reason or 'no reason given', 60)}",
+                                first, Jump("jobs", backend, job))
 
 
 def worker_rule(snapshots, now, seen, limits) -> Iterator[AttentionItem]:
@@ -85,10 +86,10 @@ def worker_rule(snapshots, now, seen, limits) -> Iterator[AttentionItem]:
     if not any(s.kind == "router" and "workers" in s.panes for s in snapshots.values()):
         return  # without a router's answer nothing can be called unregistered
     tunnels = [t for _, t in rows_of(snapshots, "tunnels")]
-    for backend, job in rows_of(snapshots, "jobs"):
-        if job.state != "RUNNING" or not job.port or job.draining:
-            continue
-        if any(match_worker(w.url, [job], tunnels).job is not None for _, w in workers):
+    jobs = rows_of(snapshots, "jobs")
+    listed = {id(m.job) for m in match_all([w.url for _, w in workers], [j for _, j in jobs], tunnels).values() if m.job}
+    for backend, job in jobs:
+        if job.state != "RUNNING" or not job.port or job.draining or id(job) in listed:
             continue
         first = seen.touch(f"unregistered|{backend}|{job.job_id}", now)
         yield AttentionItem(WARN, "worker_unregistered", f"job {job.job_id} :{job.port}",
@@ -168,6 +169,27 @@ RULES: tuple[Rule, ...] = (backend_rule, job_rule, worker_rule, serving_rule, tu
                            gpu_rule, run_rule, target_rule)
 
 
+MAX_PER_RULE = 8  # a rule with more items shows the worst ones and one line for the rest
+
+
+def bounded(found: list[AttentionItem]) -> list[AttentionItem]:
+    """At most MAX_PER_RULE items per rule: a fleet-wide fault is one line, not thousands."""
+    by_rule: dict[str, list[AttentionItem]] = {}
+    for item in sorted(found, key=AttentionItem.sort_key):
+        by_rule.setdefault(item.rule, []).append(item)
+    kept: list[AttentionItem] = []
+    for rule, items in by_rule.items():
+        if len(items) <= MAX_PER_RULE:
+            kept += items
+            continue
+        kept += items[:MAX_PER_RULE - 1]
+        rest = items[MAX_PER_RULE - 1:]
+        first = rest[0]
+        kept.append(AttentionItem(first.severity, rule, f"+{len(rest)} more", f"like {first.subject}: {first.why}",
+                                  min(i.since for i in rest), first.jump))
+    return sorted(kept, key=AttentionItem.sort_key)
+
+
 class Attention:
     """Derives the list on every refresh and remembers first-seen times between them."""
 
@@ -181,4 +203,4 @@ class Attention:
         for rule in self.rules:
             found.extend(rule(snapshots, now, self.seen, self.limits))
         self.seen.sweep()
-        return sorted(found, key=AttentionItem.sort_key)
+        return bounded(found)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 from servedeck.backends.base import Column, PaneSpec, Snapshot
-from servedeck.backends.router.match import host_port, match_worker, same_host
-from servedeck.overview.common import ACTIVE_JOB_STATES, rows_of
+from servedeck.backends.router.match import same_host
+from servedeck.overview.common import ACTIVE_JOB_STATES, cached_host_port, match_all, rows_of
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _PUBLISHED = re.compile(r"(?:(?P<ip>[\d.]+|\[[^\]]*\]|::):)?(?P<port>\d+)->")
@@ -61,8 +62,9 @@ JOINED = PaneSpec(
 )
 
 
+@lru_cache(maxsize=8192)
 def _endpoint(url: str) -> str:
-    found = host_port(url)
+    found = cached_host_port(url)
     if found is None:
         return url
     host, port = found
@@ -70,7 +72,7 @@ def _endpoint(url: str) -> str:
 
 
 def _same_endpoint(a: str, b: str) -> bool:
-    pa, pb = host_port(a), host_port(b)
+    pa, pb = cached_host_port(a), cached_host_port(b)
     if pa is None or pb is None or pa[1] != pb[1]:
         return False
     return pa[0] == pb[0] or (pa[0] in _LOOPBACK and pb[0] in _LOOPBACK) or same_host(pa[0], pb[0])
@@ -118,18 +120,21 @@ def endpoints(snapshots: Mapping[str, Snapshot]) -> list[EndpointRow]:
     jobs = [j for _, j in rows_of(snapshots, "jobs")]
     tunnels = [t for _, t in rows_of(snapshots, "tunnels")]
     drafts: dict[str, _Draft] = {}
-    for backend, worker in rows_of(snapshots, "workers"):
+    workers = rows_of(snapshots, "workers")
+    serving = rows_of(snapshots, "serving")
+    matches = match_all([w.url for _, w in workers] + [f"http://{r.instance}" for _, r in serving], jobs, tunnels)
+    for backend, worker in workers:
         key = _endpoint(worker.url)
         draft = drafts.setdefault(key, _Draft(key))
         draft.worker = (backend, worker)
-        found = match_worker(worker.url, jobs, tunnels)
+        found = matches[worker.url]
         draft.job, draft.tunnel = found.job, found.tunnel
-    for _, row in rows_of(snapshots, "serving"):
-        draft = next((d for k, d in drafts.items() if _same_endpoint(k, row.instance)), None)
+    for _, row in serving:
+        key = _endpoint(row.instance)
+        draft = drafts.get(key) or next((d for k, d in drafts.items() if _same_endpoint(k, row.instance)), None)
         if draft is None:
-            key = _endpoint(row.instance)
             draft = drafts.setdefault(key, _Draft(key))
-            found = match_worker(f"http://{row.instance}", jobs, tunnels)
+            found = matches[f"http://{row.instance}"]
             draft.job, draft.tunnel = draft.job or found.job, draft.tunnel or found.tunnel
         draft.serving = row
     claimed = {d.job.job_id for d in drafts.values() if d.job is not None}
@@ -154,8 +159,7 @@ def _row(d: _Draft, gpus_by_job: dict[str, list[Any]], containers: list[Any], ro
     worker = d.worker[1] if d.worker else None
     job, tunnel, serving = d.job, d.tunnel, d.serving
     gpus = gpus_by_job.get(job.job_id, []) if job is not None else []
-    port = (host_port(d.id) or ("", 0))[1]
-    host = (host_port(d.id) or ("", 0))[0]
+    host, port = cached_host_port(d.id) or ("", 0)
     container = next((c for c in containers if host in _LOOPBACK and port in _published_ports(c.ports)), None)
     worker_state = _worker_state(worker) or ("unregistered" if routers and job is not None else "")
     gpu_state = _gpu_state(gpus)
