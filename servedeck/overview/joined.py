@@ -47,14 +47,14 @@ class EndpointRow:
 JOINED = PaneSpec(
     key="endpoints",
     title="Endpoints (joined)",
-    columns=(
-        Column("id", "Endpoint", 22), Column("model", "Model", 14), Column("links", "Links", 24),
-        Column("gpus", "GPUs", 18), Column("gpu_state", "GPU", 6), Column("gpu_util_percent", "Util", 5),
-        Column("gpu_temp_c", "Temp", 5), Column("job_id", "Job", 8), Column("job_state", "Job state", 10),
-        Column("node", "Node", 10), Column("worker", "Router", 10), Column("worker_state", "Worker", 12),
-        Column("tunnel", "Tunnel", 12), Column("tunnel_state", "Tunnel state", 12),
-        Column("container", "Container", 16), Column("container_state", "Ctr state", 9),
-        Column("serving_state", "Metrics", 8), Column("running_reqs", "Run", 5),
+    columns=(  # priority: the links stay longest on a narrow terminal, their details hide first
+        Column("id", "Endpoint", 22, 1), Column("model", "Model", 14, 8), Column("links", "Links", 24, 1),
+        Column("gpus", "GPUs", 18, 3), Column("gpu_state", "GPU", 6, 2), Column("gpu_util_percent", "Util", 5, 6),
+        Column("gpu_temp_c", "Temp", 5, 5), Column("job_id", "Job", 8, 2), Column("job_state", "Job state", 10, 3),
+        Column("node", "Node", 10, 4), Column("worker", "Router", 10, 7), Column("worker_state", "Worker", 12, 2),
+        Column("tunnel", "Tunnel", 12, 4), Column("tunnel_state", "Tunnel state", 12, 3),
+        Column("container", "Container", 16, 6), Column("container_state", "Ctr state", 9, 5),
+        Column("serving_state", "Metrics", 8, 5), Column("running_reqs", "Run", 5, 7),
     ),
     row_key="id",
     aliases=("ep", "endpoint", "joined", "join"),

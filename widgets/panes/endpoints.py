@@ -27,6 +27,10 @@ class EndpointsTable(ResourceTable):
         if column in LINK_COLUMNS and value:
             cls = EXTRA_WORDS.get(value) or state_class(value)
             return Text(value, style=STATE_STYLE[cls]) if cls else value
+        if column == "gpu_util_percent" and value is not None:
+            return f"{value:.0f}%"
+        if column == "gpu_temp_c" and value is not None:
+            return f"{value:.0f}°C"
         if column == "links" and value:
             return Text(value, style="green" if value == "ok" else "bold red")
         return render_cell(column, value)
