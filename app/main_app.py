@@ -223,7 +223,9 @@ class ServedeckApp(RowActions, App[int]):
 
     def _render_pane_header(self, key: str) -> None:
         table = self._table(key)
-        parts = [f"[b]{self.pane_title(key)}[/b] · {table.shown_count}/{table.total_count} rows"]
+        summary = table.header_summary() if hasattr(table, "header_summary") else \
+            f"{table.shown_count}/{table.total_count} rows"
+        parts = [f"[b]{self.pane_title(key)}[/b] · {summary}"]
         if table.filter_text:
             parts.append(f"filter [reverse]{safe(table.filter_text)}[/reverse] (esc clears)")
         now = self.clock()

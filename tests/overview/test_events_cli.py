@@ -38,3 +38,13 @@ def test_no_events_yet_says_where_it_looked(tmp_path):
     proc = run([], tmp_path)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and out == "" and str(tmp_path / "events.jsonl") in err
+
+
+def test_attention_verb_lists_a_down_backend_and_exits_1(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text('backends:\n  router:\n    - {name: gone, url: "http://127.0.0.1:9"}\n')
+    proc = subprocess.run([sys.executable, "-m", "servedeck", "attention", "--json", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "SERVEDECK_STATE_DIR": str(tmp_path)})
+    items = json.loads(proc.stdout)
+    assert proc.returncode == 1 and [(i["rule"], i["subject"], i["pane"]) for i in items] == [
+        ("backend_down", "router gone down", "backends")]

@@ -227,6 +227,12 @@ class OverviewBody(VerticalScroll):
             self._now = getattr(self.app, "clock", time.time)()
             self.query_one("#ov-attention", JumpTable).set_lines(attention_lines(self.items, self._now))
 
+    def header_summary(self) -> str:
+        """What the pane header says next to the title."""
+        if not self.items:
+            return "nothing needs attention"
+        return f"{len(self.items)} need{'s' if len(self.items) == 1 else ''} attention"
+
     @property
     def shown_count(self) -> int:
         return len(self.items)
