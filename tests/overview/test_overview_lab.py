@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -59,6 +60,23 @@ def attention_until(runners, predicate, *, timeout: float = 45.0, attention: Att
         time.sleep(min(interval, 2.0))
 
 
+class OwnJob:
+    """The lab's SLURM runner, its snapshots narrowed to one job (squeue's real answer)."""
+
+    def __init__(self, runner, job_id: str):
+        self.runner, self.job_id = runner, job_id
+        self.name, self.backend = runner.name, runner.backend
+
+    def poll_once(self, wanted):
+        snap = self.runner.poll_once(wanted) or self.runner.snapshot
+        jobs = tuple(j for j in snap.panes.get("jobs", ()) if j.job_id == self.job_id)
+        return replace(snap, panes={**snap.panes, "jobs": jobs})
+
+    @property
+    def snapshot(self):
+        return self.runner.snapshot
+
+
 @pytest.fixture
 def fleet(lab):
     fleet = Fleet.from_config(load_config(str(lab.config_path)))
@@ -77,7 +95,8 @@ def test_a_cancelled_job_needs_attention(lab, fleet):
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip().split(";")[0]
     subprocess.run(["scancel", job_id], env=slurm_env(lab), timeout=30, check=True)
-    items, _ = attention_until([slurm], lambda items: any(i.subject.startswith(f"job {job_id} ") for i in items))
+    own = OwnJob(slurm, job_id)  # other tests' cancelled jobs may fill the list: only this one counts
+    items, _ = attention_until([own], lambda items: any(i.subject.startswith(f"job {job_id} ") for i in items))
     item = next(i for i in items if i.subject.startswith(f"job {job_id} "))
     assert item.rule == "job_cancelled" and "CANCELLED" in item.why and item.jump.pane == "jobs"
 
