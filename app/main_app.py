@@ -173,11 +173,25 @@ class ServedeckApp(RowActions, App[int]):
         self._render_status()
         self._render_backends_pane()
         if self._feeds(self.current_pane) is not None:
-            self._render_pane(self.current_pane)
+            self._render_joined_soon()
         elif self.current_pane != "backends" and any(p == self.current_pane for p in snapshot.panes):
             self._render_pane(self.current_pane)
         elif self.current_pane != "backends":
             self._render_pane_header(self.current_pane)
+
+    JOINED_RENDER_DELAY = 0.2  # snapshots arriving together redraw a joined body once
+
+    def _render_joined_soon(self) -> None:
+        """The overview reads every snapshot: one redraw per burst of polls, not one each."""
+        if getattr(self, "_joined_pending", False):
+            return
+        self._joined_pending = True
+
+        def render() -> None:
+            self._joined_pending = False
+            if self._feeds(self.current_pane) is not None:
+                self._render_pane(self.current_pane)
+        self.set_timer(self.JOINED_RENDER_DELAY, render, name="joined render")
 
     def _tick(self) -> None:
         """Ages in the header and pane headers move even when nothing is polled."""

@@ -63,4 +63,4 @@ async def settled(app, pilot) -> None:
         if all(s.state.health.value != "unknown" for s in app.snapshots.values()):
             break
         await pilot.pause(0.05)
-    await pilot.pause(0.3)
+    await pilot.pause(0.6)  # the overview redraws once per burst of snapshots (0.2 s)
