@@ -58,9 +58,15 @@ def make_app(config: str = "{}\n", clock=lambda: NOW) -> ServedeckApp:
 
 
 async def settled(app, pilot) -> None:
-    """Every backend polled once and the overview drawn from it."""
-    for _ in range(200):
-        if all(s.state.health.value != "unknown" for s in app.snapshots.values()):
+    """Every backend polled once and the shown pane drawn from all of it (the overview
+    redraws once per burst of snapshots, after JOINED_RENDER_DELAY): no fixed sleep."""
+    def done() -> bool:
+        polled = all(s.state.health.value != "unknown" for s in app.snapshots.values())
+        return polled and not app.poller.in_flight and not getattr(app, "_joined_pending", False)
+
+    for _ in range(400):
+        if done():
             break
         await pilot.pause(0.05)
-    await pilot.pause(0.6)  # the overview redraws once per burst of snapshots (0.2 s)
+    assert done(), "the fleet never settled"
+    await pilot.pause()  # the layout and paint of the last update
