@@ -29,6 +29,7 @@ from cluster_bench import MEASURES as CLUSTER_MEASURES  # noqa: E402
 from orchestrator_bench import MEASURES as ORCHESTRATOR_MEASURES  # noqa: E402
 from overview_bench import MEASURES as OVERVIEW_MEASURES  # noqa: E402
 from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
+from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -77,6 +78,7 @@ MEASURES.update(CLUSTER_MEASURES)  # squeue/jobs table at scale, tunnel throughp
 MEASURES.update(ORCHESTRATOR_MEASURES)  # orchestrator: run to ready, death to replaced, reconcile CPU (issue 6)
 MEASURES.update(OVERVIEW_MEASURES)  # overview refresh at 256 GPUs / 10,000 jobs / 500 workers (issue 13)
 MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
+MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
 
 
 def main() -> int:
