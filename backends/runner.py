@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Mapping
 
+from servedeck.text import safe
 from servedeck.backends.base import (
     ActionResult,
     Backend,
@@ -85,7 +86,8 @@ class BackendRunner:
     def _set(self, health: Health, message: str, hint: str, started: float) -> None:
         latency = round((time.perf_counter() - started) * 1000, 1)
         since = self._state.since if health == self._state.health else self._clock()
-        self._state = BackendState(health, message, since=since, latency_ms=latency, hint=hint)
+        # Messages quote what services answered: one clean line each, whatever they sent.
+        self._state = BackendState(health, safe(message, 1000), since=since, latency_ms=latency, hint=safe(hint, 300))
 
     def perform(self, action_id: str, row, *, readonly: bool, value: str | None = None) -> ActionResult:
         """Blocking. Run an action, refusing mutating ones in read-only mode."""
