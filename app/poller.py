@@ -3,7 +3,9 @@
 Each backend is re-armed with `set_timer` when its previous poll finishes, so polls of
 one backend never overlap and a slow backend only slows itself. Backends whose panes are
 all hidden are still pinged (an empty `wanted` set) so the header stays live, but they
-fetch no pane data.
+fetch no pane data, and at a third of their rate (but at least every PING_MAX_S): an
+idle cockpit on the Backends pane costs a handful of pings a minute. Showing a pane polls its
+backends at once and puts them back on their own rate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from textual.timer import Timer
 
 from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
+
+
+PING_SLOWDOWN = 3.0
+PING_MAX_S = 30.0
 
 
 class PollScheduler:
@@ -31,6 +37,7 @@ class PollScheduler:
         self._on_snapshot = on_snapshot
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
+        self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
 
     def start(self) -> None:
@@ -42,6 +49,8 @@ class PollScheduler:
         """From any thread: an event-driven backend has news; poll it on the UI loop."""
         if not self.app.is_running or getattr(self.app, "_loop", None) is None:
             return  # shutting down: nobody to show it to
+        if not self.wanted(self.runners[name]):
+            return  # its panes are hidden: a ping would show nothing new (the event proves it is up)
         try:
             self.app.call_from_thread(self.poll, name)
         except RuntimeError:  # already on the UI loop
@@ -60,6 +69,10 @@ class PollScheduler:
         runner = self.runners[name]
         wanted = self.wanted(runner)
         self._in_flight.add(name)
+        if wanted:
+            self._pinged.discard(name)
+        else:
+            self._pinged.add(name)
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
@@ -73,6 +86,8 @@ class PollScheduler:
             self._on_snapshot(snapshot)
         if not self.paused:
             interval = self.runners[name].backend.interval
+            if name in self._pinged:  # nothing of it is on screen but its state
+                interval = max(interval, min(interval * PING_SLOWDOWN, PING_MAX_S))
             self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:

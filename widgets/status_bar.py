@@ -67,10 +67,12 @@ def _append_backend(text: Text, snap: Snapshot, now: float, *, kind: bool) -> No
 
 
 class BackendStatusBar(Static):
-    """Re-rendered whenever a snapshot arrives, the mode changes or the width changes.
+    """Re-rendered whenever a snapshot arrives, the mode changes or the width changes;
+    redrawn only when what it says changed (the 1 s tick mostly changes nothing).
     A click on it opens the Backends pane."""
 
     DEFAULT_CSS = ""
+    _shown: tuple | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -84,7 +86,11 @@ class BackendStatusBar(Static):
         if self._last is None:
             return
         snapshots, paused, readonly, now = self._last
-        self.update(render_states(snapshots, paused=paused, readonly=readonly, now=now, width=self.size.width or None))
+        text = render_states(snapshots, paused=paused, readonly=readonly, now=now, width=self.size.width or None)
+        key = (text.plain, tuple(text.spans))
+        if key != self._shown:
+            self._shown = key
+            self.update(text)
 
     def on_resize(self) -> None:
         self._render_last()
