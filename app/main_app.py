@@ -26,6 +26,7 @@ from servedeck.app.screens import HelpEntry, HelpScreen
 from servedeck.backends.base import Action, Health, PaneSpec, Snapshot
 from servedeck.backends.fleet import Fleet
 from servedeck.backends.runner import merge_rows
+from servedeck.overview.events import EventFeed, events_path
 from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 from servedeck.widgets.prompt_line import PromptLine
@@ -94,7 +95,8 @@ class ServedeckApp(RowActions, App[int]):
         ],
     ]
 
-    def __init__(self, loaded, *, readonly: bool = False, fleet: Fleet | None = None, clock=time.time):
+    def __init__(self, loaded, *, readonly: bool = False, fleet: Fleet | None = None, clock=time.time,
+                 events: EventFeed | None = None):
         super().__init__()
         self.clock = clock  # what "now" is for ages; tests pin it
         self.loaded = loaded
@@ -108,6 +110,7 @@ class ServedeckApp(RowActions, App[int]):
         self.catalog = pane_catalog.PaneCatalog(self.specs, pane_catalog.installed_pane_specs)
         self.pane_keys = self.catalog.keys
         self.current_pane = self._start_pane()
+        self.events = events or EventFeed(events_path())  # every state change observed, also on disk
         self.poller = PollScheduler(self, self.fleet.runners, self.visible_panes, self.on_snapshot)
 
     # -- layout -----------------------------------------------------------------------
@@ -139,8 +142,8 @@ class ServedeckApp(RowActions, App[int]):
         return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
 
     def _start_pane(self) -> str:
-        wanted = self.catalog.resolve(self.loaded.config.ui.start_pane) or "backends"
-        return wanted if wanted in self.specs else "backends"
+        wanted = self.catalog.resolve(self.loaded.config.ui.start_pane) or self.pane_keys[0]
+        return wanted if wanted in self.specs else self.pane_keys[0]
 
     def on_mount(self) -> None:
         self.query_one(PromptLine).display = False
@@ -183,16 +186,43 @@ class ServedeckApp(RowActions, App[int]):
     # -- snapshots --------------------------------------------------------------------
 
     def visible_panes(self) -> set[str]:
-        return {self.current_pane}
+        """The panes the poller fetches: the shown one, or those a joined body reads."""
+        feeds = self._feeds(self.current_pane)
+        return set(feeds) if feeds is not None else {self.current_pane}
+
+    def _feeds(self, key: str) -> frozenset[str] | None:
+        """Pane keys a body built from whole snapshots reads (the overview), else None."""
+        try:
+            return getattr(self._table(key), "feeds", None)
+        except NoMatches:  # before compose: ask the body's class
+            factory = self.bodies.get(key)
+            return getattr(factory, "feeds", None)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshots[snapshot.backend] = snapshot
+        self.events.observe(snapshot, self.clock())
         self._render_status()
         self._render_backends_pane()
-        if self.current_pane != "backends" and any(p == self.current_pane for p in snapshot.panes):
+        if self._feeds(self.current_pane) is not None:
+            self._render_joined_soon()
+        elif self.current_pane != "backends" and any(p == self.current_pane for p in snapshot.panes):
             self._render_pane(self.current_pane)
         elif self.current_pane != "backends":
             self._render_pane_header(self.current_pane)
+
+    JOINED_RENDER_DELAY = 0.2  # snapshots arriving together redraw a joined body once
+
+    def _render_joined_soon(self) -> None:
+        """The overview reads every snapshot: one redraw per burst of polls, not one each."""
+        if getattr(self, "_joined_pending", False):
+            return
+        self._joined_pending = True
+
+        def render() -> None:
+            self._joined_pending = False
+            if self._feeds(self.current_pane) is not None:
+                self._render_pane(self.current_pane)
+        self.set_timer(self.JOINED_RENDER_DELAY, render, name="joined render")
 
     def _tick(self) -> None:
         """Ages in the header and pane headers move even when nothing is polled."""
@@ -231,14 +261,21 @@ class ServedeckApp(RowActions, App[int]):
             self._render_backends_pane()
             return
         if self._views[key].built:
-            self._table(key).show(merge_rows(self.snapshots, key))
+            body = self._table(key)
+            if hasattr(body, "show_snapshots"):  # a joined body (overview, endpoints) reads every snapshot
+                fed = {p for runner in self.fleet.runners for p in (s.key for s in runner.backend.panes)}
+                body.show_snapshots(self.snapshots, self.clock(), events=self.events.newest(), fed=fed)
+            else:
+                body.show(merge_rows(self.snapshots, key))
         self._render_pane_header(key)
 
     def _render_pane_header(self, key: str) -> None:
         if not self._views[key].built:
             return  # drawn once its body is mounted
         table = self._table(key)
-        parts = [f"[b]{self.pane_title(key)}[/b] · {table.shown_count}/{table.total_count} rows"]
+        summary = table.header_summary() if hasattr(table, "header_summary") else \
+            f"{table.shown_count}/{table.total_count} rows"
+        parts = [f"[b]{self.pane_title(key)}[/b] · {summary}"]
         if table.filter_text:
             parts.append(f"filter [reverse]{safe(table.filter_text)}[/reverse] (esc clears)")
         now = self.clock()
@@ -292,6 +329,29 @@ class ServedeckApp(RowActions, App[int]):
         self._render_pane(key)
         self.poller.poll_panes({key})
         self.refresh_bindings()
+
+    def jump_to(self, pane: str, backend: str, row) -> None:
+        """Show a pane with the cursor on one of its rows (`enter` on an overview item)."""
+        self.show_pane(pane)
+        if self.current_pane != pane:
+            return
+        self.with_body(pane, lambda table: self._select_row(pane, table, backend, row))
+
+    def _select_row(self, pane: str, table, backend: str, row) -> None:
+        if table.filter_text:
+            table.set_filter("")
+            self._render_pane_header(pane)
+        if row is None or not hasattr(table, "row_id"):
+            return
+        key = table.row_id(backend, row)
+        try:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
+        except Exception:  # the row left its pane since the overview drew it
+            self.notify(f"that row is no longer in {self.pane_title(pane)}", severity="warning")
+
+    def on_jump_table_jumped(self, event) -> None:
+        jump = event.jump
+        self.jump_to(jump.pane, jump.backend, jump.row)
 
     def action_pane_number(self, number: int) -> None:
         if 1 <= number <= len(self.pane_keys):

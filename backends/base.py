@@ -88,6 +88,9 @@ class Column:
     key: str
     title: str
     width: int | None = None
+    # Which columns stay when the table is narrow: lower stays longer (1: never hides);
+    # None: by position, with the row key and state/health columns kept (widgets/column_fit).
+    priority: int | None = None
 
 
 @dataclass(frozen=True)

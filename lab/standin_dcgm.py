@@ -75,6 +75,7 @@ class GpuFleet:
         start_c = IDLE_C if follow else IDLE_C + (MAX_C - IDLE_C) * idle_util / 100.0
         self.temp = [start_c] * gpus
         self.mem_frac = [0.0] * gpus
+        self.xid = [0] * gpus  # the last XID error of each GPU (POST /standin/xid sets it)
         self._lock = threading.Lock()
 
     def step(self, dt: float = 1.0) -> None:
@@ -96,6 +97,7 @@ class GpuFleet:
         lines: list[str] = []
         with self._lock:
             rows = list(zip(self.util, self.temp, self.mem_frac))
+            xids = list(self.xid)
         for name, kind, doc in METRICS:
             lines += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}"]
             for i, (util, temp, mem) in enumerate(rows):
@@ -107,7 +109,7 @@ class GpuFleet:
                     "DCGM_FI_DEV_GPU_UTIL": round(util),
                     "DCGM_FI_DEV_FB_FREE": FB_TOTAL_MIB - used,
                     "DCGM_FI_DEV_FB_USED": used,
-                    "DCGM_FI_DEV_XID_ERRORS": 0,
+                    "DCGM_FI_DEV_XID_ERRORS": xids[i],
                     "DCGM_FI_PROF_GR_ENGINE_ACTIVE": round(util / 100.0, 6),
                 }[name]
                 labels = (f'gpu="{i}",UUID="GPU-standin-{self.hostname}-{i:04d}",device="nvidia{i}",'
@@ -134,6 +136,25 @@ def serve(fleet: GpuFleet, host: str, port: int) -> ThreadingHTTPServer:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            """The stand-in's own fault switch (not a dcgm-exporter surface): an XID error on a
+            GPU, as a GPU that fell off the bus reports it. `?gpu=N&code=79` (code 0 clears)."""
+            from urllib.parse import parse_qs, urlsplit
+
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            try:
+                gpu, code = int(query["gpu"][0]), int(query.get("code", ["79"])[0])
+                if parts.path != "/standin/xid" or not 0 <= gpu < len(fleet.xid):
+                    raise ValueError
+            except (KeyError, ValueError):
+                self.send_error(400, "POST /standin/xid?gpu=N&code=XID")
+                return
+            with fleet._lock:
+                fleet.xid[gpu] = code
+            self.send_response(204)
+            self.end_headers()
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True

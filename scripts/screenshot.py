@@ -1,6 +1,6 @@
 """Saves an SVG screenshot of the cockpit on a config (the README's picture).
 
-    .venv/bin/python scripts/screenshot.py --config .lab/servedeck.yaml --pane workers --out docs/screenshot.svg
+    .venv/bin/python scripts/screenshot.py --config .lab/servedeck.yaml --out docs/screenshot.svg
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def shoot(config: str, pane: str, out: str, size: tuple[int, int], settle:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
-    parser.add_argument("--pane", default="backends")
+    parser.add_argument("--pane", default="overview")
     parser.add_argument("--out", default="docs/screenshot.svg")
     parser.add_argument("--size", default="140x36")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds to let backends poll")

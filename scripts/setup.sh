@@ -9,6 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOG="$(mktemp -t servedeck-setup.XXXXXX.log)"
 PACKAGES=(docker.io docker-compose slurmctld slurmd slurm-client slurmrestd munge openssh-server openssh-client
           prometheus prometheus-node-exporter busybox-static tmux iproute2 procps
+          chromium  # the browser test of `servedeck serve` (headless)
           python3 python3-venv python3-pip)
 
 fail() { echo "setup.sh: $1 (log: $LOG)" >&2; tail -n 20 "$LOG" >&2; exit 1; }

@@ -35,3 +35,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
         yield info
     finally:
         down(lab_dir, log=lines.append)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit appends its event feed under the state dir: tests keep theirs private."""
+    import os
+
+    if "SERVEDECK_STATE_DIR" not in os.environ:
+        monkeypatch.setenv("SERVEDECK_STATE_DIR", str(tmp_path_factory.getbasetemp() / "state"))

@@ -18,6 +18,7 @@ from textual.widgets._data_table import ColumnKey, RowKey, default_cell_formatte
 
 from servedeck.backends.base import Action, PaneSpec
 from servedeck.widgets.cells import render_cell
+from servedeck.widgets.column_fit import fit_columns
 
 SEP = "\x1f"
 _NO_GROUP = object()
@@ -49,8 +50,29 @@ class ResourceTable(DataTable):
         self._dirty_rows: set[int] = set()  # row indexes changed since the last repaint
 
     def on_mount(self) -> None:
-        for col in self.spec.columns:
+        self._shown_columns = fit_columns(self.spec, self.size.width)
+        for col in self._shown_columns:
             self.add_column(col.title, key=col.key, width=col.width)
+
+    # -- columns that fit: the least important hide first (widgets/column_fit) ---------
+
+    _shown_columns: tuple = ()
+
+    def on_resize(self) -> None:
+        shown = fit_columns(self.spec, self.size.width)
+        if shown == self._shown_columns:
+            return
+        self._shown_columns = shown
+        self.clear(columns=True)
+        for col in shown:
+            self.add_column(col.title, key=col.key, width=col.width)
+        self._rebuild({k: (*self._rows[k], self._own[k], self._cells[k]) for k in self._rows})
+
+    def _visible(self, cells: list) -> list:
+        if len(self._shown_columns) == len(self.spec.columns):
+            return cells
+        keys = {c.key for c in self._shown_columns}
+        return [x for c, x in zip(self.spec.columns, cells) if c.key in keys]
 
     # -- data -------------------------------------------------------------------------
 
@@ -117,7 +139,7 @@ class ResourceTable(DataTable):
         for key, (backend, row, own, cells) in wanted.items():
             old = self._cells.get(key)
             if old is None:
-                self.add_row(*cells, key=key)
+                self.add_row(*self._visible(cells), key=key)
             elif old is not cells:
                 self._update_changed(key, old, cells)
             self._rows[key], self._own[key], self._cells[key] = (backend, row), own, cells
@@ -132,13 +154,16 @@ class ResourceTable(DataTable):
         self.clear()
         self._rows, self._own, self._cells = {}, {}, {}
         for key, (backend, row, own, cells) in wanted.items():
-            self.add_row(*cells, key=key)
+            self.add_row(*self._visible(cells), key=key)
             self._rows[key], self._own[key], self._cells[key] = (backend, row), own, cells
         if keep in self._rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
     def _update_changed(self, key: str, old: list, cells: list) -> None:
+        shown = {c.key for c in self._shown_columns}
         for col, before, after in zip(self.spec.columns, old, cells):
+            if col.key not in shown:
+                continue
             if str(before) != str(after) or getattr(before, "spans", None) != getattr(after, "spans", None) \
                     or getattr(before, "style", None) != getattr(after, "style", None):
                 self._set_cell(key, col, before, after)

@@ -50,6 +50,7 @@ class Context:
     gpus: int = 4
     timeout: float = 30.0
     scrape_targets: dict[str, list[str]] = field(default_factory=dict)  # job -> host:port
+    worker_jobs: list[str] = field(default_factory=list)  # SLURM job id of worker i, when workers are jobs
 
     def path(self, *parts: str) -> Path:
         p = self.dir.joinpath(*parts)

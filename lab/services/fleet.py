@@ -51,8 +51,8 @@ def _start_worker_jobs(ctx: Context) -> Waiter:
     for i in range(ctx.workers):
         port = ctx.ports.worker_base + i
         log = ctx.path("logs", f"worker-{i}.log")
-        submit_job(ctx.info.slurm_conf, f"sglang-worker-{i}", _worker_argv(port), comment=f"port={port}",
-                   output=log, cwd=ctx.dir)
+        ctx.worker_jobs.append(submit_job(ctx.info.slurm_conf, f"sglang-worker-{i}", _worker_argv(port),
+                                          comment=f"port={port}", output=log, cwd=ctx.dir))
         rec = ServiceRecord(name=f"worker-{i}", port=port, url=f"http://{LOCAL}:{port}", log=str(log))
         ctx.info.services.append(rec)
         recs.append(rec)
@@ -118,9 +118,12 @@ def start_router(ctx: Context) -> Waiter:
 def start_dcgm(ctx: Context) -> Waiter:
     port = ctx.ports.dcgm
     follow = [f"http://{LOCAL}:{ctx.ports.worker_base + i}/metrics" for i in range(ctx.workers)]
+    # GPU i follows worker i % workers; when the workers are SLURM jobs, it says so (hpc_job)
+    jobs = [ctx.worker_jobs[i % len(ctx.worker_jobs)] for i in range(ctx.gpus)] if ctx.worker_jobs else []
     rec = ctx.launch("dcgm", [
         python(), "-m", "servedeck.lab.standin_dcgm", "--host", LOCAL, "--port", str(port),
         "--gpus", str(ctx.gpus), "--hostname", socket.gethostname(), "--follow", *follow,
+        *(["--hpc-jobs", *jobs] if jobs else []),
     ], port=port, url=f"http://{LOCAL}:{port}")
     ctx.scrape_targets["dcgm"] = [f"{LOCAL}:{port}"]
     return lambda: ctx.await_ready(rec, lambda: http_ok(f"{rec.url}/metrics"), "serve /metrics")

@@ -41,7 +41,7 @@ class UISettings(Section):
         default_factory=dict,
         description="Remapped key bindings: binding id -> keys (comma-separated).",
     )
-    start_pane: str = Field(default="backends", description="The pane shown at start.")
+    start_pane: str = Field(default="overview", description="The pane shown at start.")
     log_buffer_lines: int = Field(
         default=50_000, ge=100, le=5_000_000,
         description="Lines the logs pane keeps; older lines are dropped (and counted) so memory stays flat.",

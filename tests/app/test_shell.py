@@ -25,10 +25,11 @@ def header_text(app, pane: str) -> str:
 async def test_number_keys_and_command_mode_switch_panes():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        assert app.pane_keys[:2] == ["backends", "containers"]
-        await pilot.press("2")
+        assert app.current_pane == "overview"  # the start pane
+        assert app.pane_keys[:4] == ["overview", "backends", "endpoints", "containers"]
+        await pilot.press("4")
         assert app.current_pane == "containers"
-        await pilot.press("1")
+        await pilot.press("2")
         assert app.current_pane == "backends"
         await pilot.press("colon", "c", "o", "enter")  # k9s-style alias
         assert app.current_pane == "containers"
@@ -46,7 +47,7 @@ async def test_unknown_command_and_unfed_pane_are_reported_not_fatal():
         messages = [n.message for n in app._notifications]
         assert any("no configured backend feeds the jobs pane" in m for m in messages)
         assert any("unknown command 'frobnicate'" in m for m in messages)
-        assert app.current_pane == "backends"
+        assert app.current_pane == "overview"
 
 
 async def test_filter_hides_rows_and_escape_clears_it():
@@ -139,7 +140,7 @@ async def test_hidden_panes_are_not_polled():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(backend.polls) >= 2)
         assert all(w == frozenset() for w in backend.polls)  # containers hidden: ping only
-        await pilot.press("2")
+        await pilot.press("4")
         await wait_for(pilot, lambda: backend.polls[-1] == frozenset({"containers"}))
 
 
@@ -162,7 +163,7 @@ async def test_a_stuck_backend_does_not_stall_the_ui():
         await wait_for(pilot, lambda: len(backend.polls) >= 1)
         backend.gate.clear()  # the next poll blocks in its thread
         await pilot.pause(0.3)
-        await pilot.press("2")
+        await pilot.press("4")
         assert app.current_pane == "containers"
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

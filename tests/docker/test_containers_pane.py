@@ -49,7 +49,7 @@ async def test_live_rows_logs_and_confirmed_stop(lab, run_container, docker_clie
         logs = app._table("logs")
         await wait_for(pilot, lambda: any(line.plain.startswith("pane-line-") for line in logs.view.lines))
         assert logs.title.startswith(f"container/{c.name}")
-        await pilot.press("2")  # back to the containers pane
+        await pilot.press(str(app.pane_keys.index("containers") + 1))  # back to the containers pane
         assert app.current_pane == "containers"
         select(app, c.name)
         await pilot.press("x")

@@ -134,7 +134,7 @@ async def test_bounded_buffer_counts_dropped_lines_and_keys_answer_during_a_burs
         await pilot.press("w")  # a key is handled while the source keeps printing
         assert view.wrap
         await pilot.press("1")  # and so is the app's pane switch
-        assert app.current_pane == "backends"
+        assert app.current_pane == app.pane_keys[0]
         before = source.produced
         app._table("logs").close_source()
         await pilot.pause(0.3)

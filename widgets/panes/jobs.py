@@ -55,7 +55,7 @@ class SortableTable(ResourceTable):
                                         reverse=self.sort_reverse)]
         if desired == [row.key.value for row in self.ordered_rows]:
             return
-        rank = {tuple(str(c) for c in self._cells[k]): i for i, k in enumerate(desired)}
+        rank = {tuple(str(c) for c in self._visible(self._cells[k])): i for i, k in enumerate(desired)}  # as drawn
         self.sort(key=lambda cells: rank.get(tuple(str(c) for c in cells), 0))
 
     def _announce(self) -> None:
