@@ -8,6 +8,7 @@ fetch no pane data.
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from textual.app import App
@@ -63,9 +64,15 @@ class PollScheduler:
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
-            self.app.call_from_thread(self._done, name, snapshot)
+            try:
+                self.app.call_from_thread(self._done, name, snapshot)
+            except RuntimeError:
+                pass  # the app has quit while this poll was running: nobody to tell
 
-        self.app.run_worker(work, thread=True, group=f"poll:{name}", exit_on_error=False, name=f"poll {name}")
+        # A daemon thread of our own, not a Textual thread worker: those run in the event
+        # loop's executor, which is joined when the app exits, so a poll hung in a
+        # blocking SDK would hold `q` for as long as it hangs.
+        threading.Thread(target=work, name=f"poll {name}", daemon=True).start()
 
     def _done(self, name: str, snapshot: Snapshot | None) -> None:
         self._in_flight.discard(name)

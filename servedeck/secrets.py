@@ -8,6 +8,7 @@ logged passes through `redact`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 
@@ -28,6 +29,24 @@ def register(value: str) -> None:
             _secrets.add(value)
 
 
+# Environment variables whose value is a credential whatever the config says about them.
+CREDENTIAL_NAME = re.compile(r"(_|^)(TOKEN|SECRET|PASSWORD|PASSWD|JWT|API_KEY|ACCESS_KEY|PRIVATE_KEY)$", re.I)
+
+
+def register_env(env_name: str | None) -> None:
+    """The value of an environment variable that authenticates (a config's `*_env` field)."""
+    if env_name:
+        register(os.environ.get(env_name, ""))
+
+
+def register_environment() -> None:
+    """Every `*_TOKEN`, `*_SECRET`, `*_PASSWORD`... in the environment: such values may
+    reach a message through a library or an error body even when no config names them."""
+    for name, value in os.environ.items():
+        if CREDENTIAL_NAME.search(name):
+            register(value)
+
+
 def has_secrets() -> bool:
     """Cheap check for hot paths (every log line): is there anything to mask at all?"""
     return bool(_secrets)
@@ -42,6 +61,21 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+class RedactingStream:
+    """A text stream that masks registered secrets in everything written to it (the CLI
+    verbs' stdout and stderr: tables, JSON, error lines alike)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class RedactingFilter(logging.Filter):

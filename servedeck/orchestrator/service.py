@@ -102,6 +102,8 @@ class Service:
                 doc = status.build(self.config, self.engine.state, time.time(), running=True,
                                    deployment=name, metrics_port=self.metrics_port)
             return {"ok": True, "message": "", "status": doc}
+        if self.engine.readonly:
+            return {"ok": False, "message": f"refused: {cmd} changes state (the orchestrator runs read-only)"}
         dep = self.config.deployment(str(name)) if name is not None else None
         if dep is None:
             return {"ok": False, "message": f"unknown deployment {name!r}"}

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from servedeck.verbs.common import (
-    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, confirmed, is_readonly, load_fleet,
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, confirmed, is_readonly, load_fleet,
 )
 from servedeck.verbs.logs import print_source
 
@@ -138,7 +138,7 @@ def cmd_action(args) -> int:
         action = find_action(type(runners[0].backend), args.action_id)
         if readonly and action.mutating:
             print(f"servedeck docker: refused: {action.title.lower()} changes state (read-only mode)", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_REFUSED
         found = _find(args, runners)
         if isinstance(found, int):
             return found
