@@ -8,6 +8,7 @@ fetch no pane data.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable
 
@@ -16,6 +17,8 @@ from textual.timer import Timer
 
 from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
+
+log = logging.getLogger(__name__)
 
 
 class PollScheduler:
@@ -66,8 +69,9 @@ class PollScheduler:
             snapshot = runner.poll_once(wanted)
             try:
                 self.app.call_from_thread(self._done, name, snapshot)
-            except RuntimeError:
-                pass  # the app has quit while this poll was running: nobody to tell
+            except Exception:  # the app quit while this poll ran (nobody to tell), or a bug
+                if self.app.is_running:
+                    log.exception("showing a poll of %s failed", name)
 
         # A daemon thread of our own, not a Textual thread worker: those run in the event
         # loop's executor, which is joined when the app exits, so a poll hung in a

@@ -87,3 +87,23 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, None
         return True
+
+
+def register_model(settings) -> None:
+    """SecretStr values of a pydantic model (nested ones too), and the values of the
+    environment variables its `*_env` fields name (auth_header_env, token_env...): both
+    authenticate, so both are masked."""
+    from pydantic import BaseModel, SecretStr
+
+    for field_name in type(settings).model_fields:
+        value = getattr(settings, field_name)
+        if isinstance(value, SecretStr):
+            register(value.get_secret_value())
+        elif field_name.endswith("_env") and isinstance(value, str):
+            register_env(value)
+        elif isinstance(value, BaseModel):
+            register_model(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    register_model(item)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from servedeck import secrets
 from servedeck.backends.base import Backend, BackendSettings
@@ -147,7 +147,7 @@ def _validate_targets(backends: dict, index: NodeIndex, problems: list[Problem])
                 problems.append(index.problem(loc + ("name",), f"duplicate backend name {settings.name!r} (names are unique across kinds)"))
                 continue
             names[settings.name] = loc
-            register_secret_fields(settings)
+            secrets.register_model(settings)
             yield Target(kind, cls, settings, loc)
 
 
@@ -161,25 +161,3 @@ def _check_references(config, targets, index, problems) -> None:
     for name, host in config.ssh.items():
         if host.proxy_jump and host.proxy_jump not in config.ssh:
             problems.append(index.problem(("ssh", name, "proxy_jump"), f"unknown ssh host {host.proxy_jump!r}"))
-
-
-def register_secret_fields(settings: BaseModel) -> None:
-    """SecretStr values, and the values of the environment variables that `*_env` fields
-    name (auth_header_env, token_env...): both authenticate, so both are masked."""
-    from pydantic import SecretStr
-
-    for field_name in type(settings).model_fields:
-        value = getattr(settings, field_name)
-        if isinstance(value, SecretStr):
-            secrets.register(value.get_secret_value())
-        elif field_name.endswith("_env") and isinstance(value, str):
-            secrets.register_env(value)
-        elif isinstance(value, BaseModel):
-            register_secret_fields(value)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, BaseModel):
-                    register_secret_fields(item)
-
-
-
