@@ -58,8 +58,11 @@ HUNG_COCKPIT = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_fault_units import Hanging
+from servedeck.app.main_app import ServedeckApp
 from servedeck.backends.base import BackendSettings
+from servedeck.backends.fleet import Fleet
 from servedeck.backends.runner import BackendRunner
+from servedeck.config import load_text
 
 backend = Hanging(BackendSettings(name="stuck"))
 app = ServedeckApp(load_text("{{}}\\n", "t.yaml"), fleet=Fleet([BackendRunner(backend)]))
