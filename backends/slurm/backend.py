@@ -213,7 +213,8 @@ class SlurmBackend(Backend):
         return ["--partition", self.settings.partition] if self.settings.partition else []
 
     def _jobs_json(self) -> tuple[JobRow, ...] | None:
-        """None when this squeue cannot print JSON (remembered: text from then on)."""
+        """None when this squeue cannot print JSON: remembered (text from then on) only when
+        squeue itself says so; an unreadable answer falls back for this poll alone."""
         result = self._run(["squeue", "--json", *self._partition_args()])
         if result.rc != 0:
             if any(h in result.stderr.lower() for h in _NO_JSON_HINTS):
@@ -226,13 +227,14 @@ class SlurmBackend(Backend):
         try:
             rows = slurm_parse.parse_json(result.stdout, self.name)
         except slurm_parse.SqueueParseError:
+            # Not remembered: one unreadable answer (a cut-off read, a transient
+            # controller message) must not change the format for the whole session.
             if self._json_ok:
                 raise BackendError(
                     f"squeue --json output {self.runner.where} could not be read",
                     hint="report this SLURM version's output", reachable=True,
                 ) from None
-            self._json_ok = False
-            return None
+            return None  # never read JSON from it yet: this poll uses the text format
         self._json_ok = True
         return rows
 

@@ -300,7 +300,12 @@ def _alive(client: paramiko.SSHClient) -> bool:
 def _collect(
     channel: paramiko.Channel, command: str, timeout: float, name: str, argv: Sequence[str]
 ) -> CommandResult:
-    """Read stdout and stderr together (so neither pipe can fill and stall the command)."""
+    """Read stdout and stderr together (so neither pipe can fill and stall the command)
+    until the channel's EOF, then take the exit status.
+
+    SSH may deliver data after the exit status, so "exit status ready and nothing
+    buffered right now" is not the end: only EOF (or the channel closing) is.
+    """
     out: list[bytes] = []
     err: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -312,8 +317,8 @@ def _collect(
                 out.append(channel.recv(_READ_CHUNK))
             elif channel.recv_stderr_ready():
                 err.append(channel.recv_stderr(_READ_CHUNK))
-            elif channel.exit_status_ready():
-                break  # output is delivered before the exit status: drained below
+            elif channel.eof_received or channel.closed:
+                break  # nothing buffered and nothing more will come
             else:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -323,10 +328,13 @@ def _collect(
                         reachable=True,
                     )
                 select.select([channel], [], [], min(remaining, 0.2))
-        while channel.recv_ready():
-            out.append(channel.recv(_READ_CHUNK))
-        while channel.recv_stderr_ready():
-            err.append(channel.recv_stderr(_READ_CHUNK))
+        remaining = max(0.0, deadline - time.monotonic())
+        if not channel.status_event.wait(remaining):
+            raise BackendError(
+                f"{argv[0]} on ssh host {name} closed its output but gave no exit status within {timeout:g}s",
+                hint="the host or its command is slow; raise the backend's timeout",
+                reachable=True,
+            )
         rc = channel.recv_exit_status()
     finally:
         channel.close()
