@@ -87,7 +87,7 @@ def _dispatch(args, helper) -> int:
     elif what == "stop":
         if not confirmed(f"remove container {helper.settings.container}?", args.yes):
             print("servedeck container stop: not confirmed (pass --yes)", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_REFUSED
         print(helper.stop())
     elif what == "status":
         return _status(helper, as_json=args.json)

@@ -144,7 +144,7 @@ def cmd_action(args) -> int:
             return found
         runner, row = found
         if action.confirm and not confirmed(f"{action.title} {row.name} on {runner.name}?", getattr(args, "yes", False)):
-            return EXIT_FAILED
+            return EXIT_REFUSED
         result = runner.perform(args.action_id, row, readonly=readonly)
     finally:
         fleet.close()
