@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from textual.app import App
@@ -19,6 +20,7 @@ from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
 
 log = logging.getLogger(__name__)
+MIN_GAP = 0.25  # a poll slower than its interval is followed after a quarter interval's rest
 
 
 class PollScheduler:
@@ -35,6 +37,7 @@ class PollScheduler:
         self._on_snapshot = on_snapshot
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
+        self._started: dict[str, float] = {}  # when each backend's last poll began
         self.paused = False
 
     def start(self) -> None:
@@ -64,6 +67,7 @@ class PollScheduler:
         runner = self.runners[name]
         wanted = self.wanted(runner)
         self._in_flight.add(name)
+        self._started[name] = time.monotonic()
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
@@ -84,7 +88,11 @@ class PollScheduler:
             self._on_snapshot(snapshot)
         if not self.paused:
             interval = self.runners[name].backend.interval
-            self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
+            # The next poll is due one interval after this one started, so a backend is
+            # refreshed every `interval` however long its poll takes (but never back to back).
+            took = time.monotonic() - self._started.get(name, time.monotonic())
+            delay = max(interval - took, interval * MIN_GAP)
+            self._timers[name] = self.app.set_timer(delay, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
         """A pane became visible: fetch its data now rather than at the next tick."""

@@ -16,7 +16,7 @@ from servedeck.lab.state import LabError, LabInfo
 from support import PORT_OFFSET
 
 FAULT_SHIFT = 18  # inside one test run's port range (offsets are 37 apart), clear of its lab
-INTERVAL = 3.0  # every backend's refresh interval in the fault config
+INTERVAL = 2.0  # every backend's refresh interval in the fault config
 
 
 @pytest.fixture(scope="module")

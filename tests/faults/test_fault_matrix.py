@@ -83,8 +83,9 @@ async def test_service_killed_and_restored(fault: Fault, fault_lab, fault_config
         back = await until(pilot, lambda: shows("ok"), RECOVER_S)
         assert back is not None, (f"{fault.service} answers again, but the cockpit did not show it ok within "
                                   f"{RECOVER_S:g} s: { {n: s.state for n, s in app.snapshots.items()} }")
-        print(f"fault {fault.service}: shown down {seen:.1f} s after the kill, ok {back:.1f} s after it answered")
         if fault.after_restore is not None:
             problem = fault.after_restore(app.snapshots, fault_lab)
             assert problem == "", problem
         assert no_exception(app) == ""
+    # outside the app: Textual captures what is printed while it runs
+    print(f"fault {fault.service}: shown down {seen:.1f} s after the kill, ok {back:.1f} s after it answered")
