@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from servedeck.lab.services.compose_stack import recorded_stack
 from servedeck.lab.services.helper_container import recorded_target
 from servedeck.lab.state import LabError, LabInfo
 
@@ -29,6 +30,9 @@ def render(info: LabInfo) -> str:
     runs_target = recorded_target(info.dir)  # the helper container `lab up` started
     if runs_target:
         backends["runs"] = [runs_target]
+    stack = recorded_stack(info.dir)  # the Compose project `lab up` brought up
+    if stack:
+        backends["compose"] = [{"name": "lab-compose", "url": stack["docker_url"]}]
     if info.slurm and info.ssh:
         data["ssh"] = {"lab": {
             "hostname": info.ssh.host, "port": info.ssh.port, "user": info.ssh.user,

@@ -16,6 +16,7 @@ from servedeck.lab import labconfig
 from servedeck.lab.ports import is_free, wait_free
 from servedeck.lab.procs import Log, stop
 from servedeck.lab.services.base import Context, LabPorts, Waiter, find
+from servedeck.lab.services.compose_stack import start_stack, stop_stack
 from servedeck.lab.services.docker_engine import start_docker
 from servedeck.lab.services.helper_container import start_helper, stop_helper
 from servedeck.lab.services.fleet import start_dcgm, start_router, start_workers
@@ -40,6 +41,9 @@ def _planned_ports(ports: LabPorts, workers: int, slurm_local: bool, full: bool)
         plan[ports.sshd] = "sshd"
     if slurm_local:
         plan.update({ports.slurmctld: "slurmctld", ports.slurmd: "slurmd"})
+    if find("docker-compose") or find("docker"):
+        plan.update({ports.compose_pylet_head: "compose pylet head", ports.compose_pylet_worker: "compose pylet worker",
+                     ports.compose_sllm_head: "compose sllm head"})
     return plan
 
 
@@ -94,6 +98,7 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
                 wait()
         if full and helper:
             start_helper(ctx)  # needs the Docker Engine answering: after the waiters
+            start_stack(ctx)
         labconfig.write(info)
     except BaseException as exc:
         log(f"lab up failed: {exc}; stopping what it started")
@@ -116,6 +121,7 @@ def _stop_all(info: LabInfo, log: Log) -> list[str]:
     """Stops our processes, newest first; returns the names of any that would not stop."""
     stuck = []
     stop_helper(info.dir, log)
+    stop_stack(info.dir, log)
     ctld = info.service("slurmctld")
     if info.slurm_conf and ctld is not None and not ctld.reused and ctld.running:
         cancel_all_jobs(info.slurm_conf)

@@ -7,7 +7,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOG="$(mktemp -t servedeck-setup.XXXXXX.log)"
-PACKAGES=(docker.io slurmctld slurmd slurm-client slurmrestd munge openssh-server openssh-client
+PACKAGES=(docker.io docker-compose slurmctld slurmd slurm-client slurmrestd munge openssh-server openssh-client
           prometheus prometheus-node-exporter busybox-static tmux iproute2 procps
           python3 python3-venv python3-pip)
 

@@ -28,6 +28,9 @@ class LabPorts:
     sshd: int = 2222
     slurmctld: int = 6817
     slurmd: int = 6818
+    compose_pylet_head: int = 18100  # the Compose stack's Pylet head (instances: worker port +1..+100)
+    compose_pylet_worker: int = 18199
+    compose_sllm_head: int = 18343
 
     def shifted(self, offset: int) -> "LabPorts":
         """The same layout moved by `offset`, so several labs can run side by side."""
