@@ -34,6 +34,8 @@ READS = {
     ("orchestrate", "status"): "reads the state",
     ("tunnel", "list"): "lists tunnels",
     ("workers",): "lists router workers",
+    ("compose", "ps"): "lists projects",
+    ("compose", "logs"): "reads logs",
 }
 # verbs that honour read-only by running without changing anything, tested where they live
 HONOURED_ELSEWHERE = {
@@ -83,6 +85,7 @@ def unreachable_config(tmp_path):
             "readonly": readonly,
             "backends": {
                 "docker": [{"name": "d", "url": "unix:///nonexistent/sdfaults.sock"}],
+                "compose": [{"name": "c", "url": "unix:///nonexistent/sdfaults.sock"}],
                 "router": [{"name": "r", "url": "http://127.0.0.1:9"}],
                 "slurm": [{"name": "s"}],
             },
