@@ -71,6 +71,8 @@ class PollScheduler:
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
+            if not self.app.is_running:
+                return  # the app quit while this poll ran: nobody to tell
             try:
                 self.app.call_from_thread(self._done, name, snapshot)
             except Exception:  # the app quit while this poll ran (nobody to tell), or a bug
