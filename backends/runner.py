@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from typing import Mapping
 
+from servedeck.text import safe
 from servedeck.backends.base import (
     ActionResult,
     Backend,
@@ -87,8 +88,10 @@ class BackendRunner:
     def _set(self, health: Health, message: str, hint: str, started: float) -> None:
         latency = round((time.perf_counter() - started) * 1000, 1)
         since = self._state.since if health == self._state.health else self._clock()
-        # Error bodies copied into messages may echo a token the request carried.
-        self._state = BackendState(health, redact(message), since=since, latency_ms=latency, hint=redact(hint))
+        # Messages quote what services answered: one clean line each, whatever they sent;
+        # error bodies may echo a token the request carried (masked before any cut).
+        self._state = BackendState(health, safe(redact(message), 1000), since=since, latency_ms=latency,
+                                   hint=safe(redact(hint), 300))
 
     def perform(self, action_id: str, row, *, readonly: bool, value: str | None = None) -> ActionResult:
         """Blocking. Run an action, refusing mutating ones in read-only mode."""

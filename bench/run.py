@@ -27,7 +27,9 @@ from metrics_bench import MEASURES as METRICS_MEASURES  # noqa: E402
 from runs_bench import MEASURES as RUNS_MEASURES  # noqa: E402
 from cluster_bench import MEASURES as CLUSTER_MEASURES  # noqa: E402
 from orchestrator_bench import MEASURES as ORCHESTRATOR_MEASURES  # noqa: E402
+from hostile_bench import MEASURES as HOSTILE_MEASURES  # noqa: E402
 from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
+from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -73,7 +75,9 @@ MEASURES.update(METRICS_MEASURES)  # gauge panes (issue 4)
 MEASURES.update(RUNS_MEASURES)  # run-manifests pane (issue 3)
 MEASURES.update(CLUSTER_MEASURES)  # squeue/jobs table at scale, tunnel throughput (issue 5)
 MEASURES.update(ORCHESTRATOR_MEASURES)  # orchestrator: run to ready, death to replaced, reconcile CPU (issue 6)
+MEASURES.update(HOSTILE_MEASURES)  # hostile input: 50 MB / deep manifests, YAML alias bomb (issue 15)
 MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
+MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from servedeck.lab.services.compose_stack import recorded_stack
+from servedeck.lab.services.dynamo import recorded_target as dynamo_target
 from servedeck.lab.services.helper_container import recorded_target
 from servedeck.lab.state import LabError, LabInfo
 
@@ -33,6 +34,9 @@ def render(info: LabInfo) -> str:
     stack = recorded_stack(info.dir)  # the Compose project `lab up` brought up
     if stack:
         backends["compose"] = [{"name": "lab-compose", "url": stack["docker_url"]}]
+    dynamo = dynamo_target(info.dir)  # the stand-in Dynamo checkout `lab up` made
+    if dynamo:
+        backends["dynamo"] = [dynamo]
     if info.slurm and info.ssh:
         data["ssh"] = {"lab": {
             "hostname": info.ssh.host, "port": info.ssh.port, "user": info.ssh.user,

@@ -18,6 +18,7 @@ from servedeck.lab.procs import Log, stop
 from servedeck.lab.services.base import Context, LabPorts, Waiter, find
 from servedeck.lab.services.compose_stack import start_stack, stop_stack
 from servedeck.lab.services.docker_engine import start_docker
+from servedeck.lab.services.dynamo import prepare_dynamo, start_dynamo_build, stop_dynamo_build
 from servedeck.lab.services.helper_container import start_helper, stop_helper
 from servedeck.lab.services.fleet import start_dcgm, start_router, start_workers
 from servedeck.lab.services.observability import start_node_exporter, start_prometheus
@@ -99,7 +100,10 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
         if full and helper:
             start_helper(ctx)  # needs the Docker Engine answering: after the waiters
             start_stack(ctx)
+            prepare_dynamo(ctx)
         labconfig.write(info)
+        if full:
+            start_dynamo_build(ctx)  # in the background, through the verb and the lab's config
     except BaseException as exc:
         log(f"lab up failed: {exc}; stopping what it started")
         _stop_all(info, log)
@@ -122,6 +126,7 @@ def _stop_all(info: LabInfo, log: Log) -> list[str]:
     stuck = []
     stop_helper(info.dir, log)
     stop_stack(info.dir, log)
+    stop_dynamo_build(info.dir, log)
     ctld = info.service("slurmctld")
     if info.slurm_conf and ctld is not None and not ctld.reused and ctld.running:
         cancel_all_jobs(info.slurm_conf)

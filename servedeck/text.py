@@ -19,13 +19,20 @@ _ANSI = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides, isolates and marks reorder what follows them on
+# screen ("Trojan Source"): a warning could show a different text than it contains.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+_CONTROL_KEEP_MARKS = re.compile(f"[\\x01-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+# Unicode line and paragraph separators break a line like a newline does.
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 def strip_control(text: str, *, keep_sgr: bool = False) -> str:
     """Remove escape sequences (optionally keeping colour SGR ones) and control chars."""
     if keep_sgr:
         kept: list[str] = []
+        text = text.replace("\x00", "")  # NUL marks the kept sequences below
 
         def keep(match: re.Match) -> str:
             seq = match.group(0)
@@ -35,15 +42,15 @@ def strip_control(text: str, *, keep_sgr: bool = False) -> str:
             return ""
 
         text = _ANSI.sub(keep, text)
-        text = re.sub(r"[\x01-\x08\x0b-\x1f\x7f-\x9f]", "", text.replace("\t", "    "))
+        text = _CONTROL_KEEP_MARKS.sub("", text.replace("\t", "    ").replace("\u2028", " ").replace("\u2029", " "))
         return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], text)
     text = _ANSI.sub("", text)
-    return _CONTROL.sub("", text.replace("\t", "    "))
+    return _CONTROL.sub("", text.replace("\t", "    ").replace("\u2028", " ").replace("\u2029", " "))
 
 
 def safe(value: object, limit: int = 500) -> str:
     """One value as a single safe line for a table cell or a status message."""
     text = "" if value is None else str(value)
-    text = strip_control(text.replace("\r\n", " ").replace("\n", " "))
+    text = strip_control(_LINE_BREAKS.sub(" ", text))
     text = redact(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,9 +14,11 @@ import threading
 from typing import Iterator
 
 from servedeck.backends.base import BackendError
+from servedeck.backends.logs.files import LineSplitter
 from servedeck.backends.logs.source import LogEvent, LogSource
 
 _CHUNK = 65536
+_MAX_STDERR = 64 * 1024  # the tail of tail's own complaints is enough to say what went wrong
 _MAX_RETRY_S = 10.0
 
 
@@ -77,26 +79,24 @@ class RemoteFileSource(LogSource):
                 return
 
     def _read(self, channel, stop: threading.Event) -> Iterator[LogEvent]:
-        pending = b""
+        splitter = LineSplitter()  # a line that never ends is cut, never held whole
         err = b""
         while not stop.is_set():
             if channel.recv_ready():
                 data = channel.recv(_CHUNK)
                 if not data:
                     break
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield LogEvent("line", line.decode("utf-8", "replace").rstrip("\r"))
+                for line in splitter.feed(data):
+                    yield LogEvent("line", line)
             elif channel.recv_stderr_ready():
-                err += channel.recv_stderr(_CHUNK)
+                err = (err + channel.recv_stderr(_CHUNK))[-_MAX_STDERR:]
             elif channel.exit_status_ready() or channel.closed or channel.eof_received:
                 if not channel.recv_ready():
                     break
             else:
                 select.select([channel], [], [], 0.2)
-        if pending:
-            yield LogEvent("line", pending.decode("utf-8", "replace").rstrip("\r"))
+        for line in splitter.flush():
+            yield LogEvent("line", line)
         for line in err.decode("utf-8", "replace").splitlines():
             if line.strip() and "has become inaccessible" not in line:
                 yield LogEvent("status", line.strip())
@@ -121,7 +121,7 @@ class LocalTailSource(LogSource):
             return
         assert proc.stdout is not None
         try:
-            pending = b""
+            splitter = LineSplitter()
             while not stop.is_set():
                 ready, _, _ = select.select([proc.stdout], [], [], 0.2)
                 if not ready:
@@ -131,12 +131,10 @@ class LocalTailSource(LogSource):
                 data = proc.stdout.read1(_CHUNK)  # type: ignore[attr-defined]
                 if not data:
                     break
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield LogEvent("line", line.decode("utf-8", "replace").rstrip("\r"))
-            if pending:
-                yield LogEvent("line", pending.decode("utf-8", "replace"))
+                for line in splitter.feed(data):
+                    yield LogEvent("line", line)
+            for line in splitter.flush():
+                yield LogEvent("line", line)
         finally:
             proc.kill()
             proc.wait()

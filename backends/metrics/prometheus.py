@@ -190,21 +190,28 @@ class PrometheusBackend(Backend):
 def targets_to_rows(data: Mapping[str, Any], name: str, now: float) -> tuple[TargetRow, ...]:
     """Rows from the `data` of /api/v1/targets (active targets only)."""
     rows = []
-    for t in data.get("activeTargets") or ():
-        labels = t.get("labels") or {}
-        pool = t.get("scrapePool", "")
-        url = t.get("scrapeUrl", "")
+    targets = data.get("activeTargets") if isinstance(data, Mapping) else None
+    for t in targets if isinstance(targets, list) else ():
+        if not isinstance(t, dict):
+            continue  # not a target: a hostile or broken answer skips it, never raises
+        labels = _mapping(t.get("labels"))
+        pool = str(t.get("scrapePool") or "")
+        url = str(t.get("scrapeUrl") or "")
         rows.append(TargetRow(
             prometheus=name,
             id=f"{pool} {url}",
             job=str(labels.get("job") or pool),
-            instance=str(labels.get("instance") or t.get("discoveredLabels", {}).get("__address__", "")),
+            instance=str(labels.get("instance") or _mapping(t.get("discoveredLabels")).get("__address__", "")),
             health=str(t.get("health") or "unknown"),
             last_scrape_age_s=_age(t.get("lastScrape"), now),
             last_error=str(t.get("lastError") or ""),
             scrape_url=url,
         ))
     return tuple(sorted(rows, key=lambda r: (r.job, r.instance)))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def down_message(down: list[TargetRow], total: int) -> str:
@@ -224,5 +231,5 @@ def _age(stamp: Any, now: float) -> float | None:
         text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
     try:
         return max(0.0, round(now - datetime.fromisoformat(text).timestamp(), 1))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None

@@ -16,6 +16,8 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import httpx
+
+from servedeck import bounded
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import Field, field_validator
 
@@ -44,6 +46,10 @@ class ScrapeSettings(GaugeSettings):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
+
+
+# node_exporter pages are ~100 kB, DCGM's a few hundred; far past that is not an exporter.
+MAX_PAGE_BYTES = 32 * bounded.MIB
 
 
 def instance_of(url: str) -> str:
@@ -119,7 +125,9 @@ class ScrapeBackend(Backend):
     def _fetch(self, url: str) -> str:
         self.sent += 1
         try:
-            response = self.client.get(url)
+            response = bounded.http_request(self.client, "GET", url, MAX_PAGE_BYTES, f"{url}: the page")
+        except bounded.InputRejected as exc:
+            raise BackendError(str(exc), reachable=True) from None
         except httpx.TimeoutException:
             raise BackendError(f"{url} did not answer within {self.settings.timeout:g}s") from None
         except httpx.HTTPError as exc:

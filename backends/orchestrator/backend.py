@@ -40,6 +40,7 @@ class DeploymentRow:
     phase: str
     phase_at: float | None  # when it entered its phase (the cell ticks: time in phase)
     reason: str
+    probe: str = ""  # the last node probe (orchestrator.node_probe): "ok 12 ms" / "failed: HTTP 500"
 
 
 DEPLOYMENTS = PaneSpec(
@@ -50,7 +51,8 @@ DEPLOYMENTS = PaneSpec(
         Column("desired", "Want", 5), Column("ready", "Ready", 6), Column("unhealthy", "Unhl", 5),
         Column("job_id", "Job", 8), Column("node", "Node", 10), Column("port", "Port", 6),
         Column("tunnel", "Tunnel", 10), Column("streak", "Health", 9), Column("registered", "Router", 7),
-        Column("phase", "Phase", 11), Column("phase_at", "In phase", 9), Column("reason", "Why", 40),
+        Column("phase", "Phase", 11), Column("phase_at", "In phase", 9), Column("probe", "Probe", 14),
+        Column("reason", "Why", 40),
     ),
     row_key="id",
     aliases=("dp", "deploy", "orch"),
@@ -212,8 +214,16 @@ def rows(doc: Mapping[str, Any]) -> list[DeploymentRow]:
                 desired=None, ready=None, unhealthy=None, job_id=w.get("job_id", ""), node=w.get("node", ""),
                 port=w.get("port"), tunnel=w.get("tunnel", ""), streak=streak, registered=w.get("registered"),
                 phase=w["phase"] + (" (retiring)" if w.get("retiring") else ""), phase_at=w.get("phase_since"),
-                reason=w.get("reason", "")))
+                reason=w.get("reason", ""), probe=probe_text(w.get("probe"))))
     return out
+
+
+def probe_text(probe: Any) -> str:
+    if not isinstance(probe, dict):
+        return ""
+    if probe.get("ok"):
+        return f"ok {probe.get('latency_ms', 0):.0f} ms"
+    return f"failed: {probe.get('detail') or '?'}"
 
 
 def timeline_text(dep: Mapping[str, Any]) -> str:

@@ -7,22 +7,32 @@ replies to add/remove. Some proxies return a bare list of urls or worker objects
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
 
+from servedeck import bounded
+
 from servedeck.backends.rows import WorkerRow
 
 _MAX_REPLY = 160
+# A worker list of 10,000 workers is ~3 MB; a reply past this is refused, not parsed.
+MAX_REPLY_BYTES = 16 * bounded.MIB
 
 
 class RouterReplyError(ValueError):
     """The router's reply has none of the known shapes."""
 
 
+def json_of(response: httpx.Response) -> Any:
+    """The reply's JSON, bounded in size and depth; ValueError (one line) when it is not."""
+    return bounded.loads_json(response.content, what="the router's reply", max_bytes=MAX_REPLY_BYTES)
+
+
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_of(response)
     except ValueError:
         return None
 
@@ -63,7 +73,8 @@ def _row(item: Any, router: str) -> WorkerRow:
         id=str(item.get("id") or url),
         url=url,
         healthy=healthy if isinstance(healthy, bool) else None,
-        load=int(load) if isinstance(load, (int, float)) and not isinstance(load, bool) else None,
+        load=int(load) if isinstance(load, (int, float)) and not isinstance(load, bool) and math.isfinite(load)
+        else None,
         model=str(item.get("model_id") or item.get("model") or ""),
     )
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from servedeck import bounded
 from servedeck.backends.base import (
     Action,
     ActionResult,
@@ -142,7 +143,11 @@ class RouterBackend(Backend):
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = self.settings.url
         try:
-            return self.client.request(method, path, headers=self._headers(), **kwargs)
+            return bounded.http_request(self.client, method, path, router_api.MAX_REPLY_BYTES,
+                                        f"router at {url}: the reply to {method} {path}",
+                                        headers=self._headers(), **kwargs)
+        except bounded.InputRejected as exc:
+            raise BackendError(str(exc), hint="is this a router? check backends.router[].url", reachable=True) from None
         except httpx.TimeoutException:
             raise BackendError(
                 f"router at {url} did not answer within {self.settings.timeout:g}s",
@@ -268,7 +273,7 @@ class RouterBackend(Backend):
         path = self._list_path()
         response = self._check(self._request("GET", path), f"GET {path}")
         try:
-            return router_api.parse_workers(response.json(), self.name)
+            return router_api.parse_workers(router_api.json_of(response), self.name)
         except (ValueError, router_api.RouterReplyError) as exc:
             raise BackendError(
                 f"router at {self.settings.url}: GET {path} answered something unexpected ({exc})",

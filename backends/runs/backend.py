@@ -8,6 +8,7 @@ through `HelperContainer`, the same code `servedeck container` runs.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,9 +27,11 @@ from servedeck.backends.base import (
     ShowText,
 )
 from servedeck.backends.runs.helper import HelperContainer, HelperError
-from servedeck.backends.runs.manifests import ManifestCache, read_pointer
+from servedeck.backends.runs.manifests import Manifest, ManifestCache, read_pointer
 from servedeck.backends.runs.rows import ContainerRunRow, describe, row_from
 from servedeck.backends.runs.settings import RunsSettings
+
+log = logging.getLogger(__name__)
 
 CONTAINER_RUNS = PaneSpec(
     key="container_runs",
@@ -119,8 +122,17 @@ class RunsBackend(Backend):
         for path in paths:
             manifest = self._cache.get(path)
             is_current = path == current_path
-            host_log = s.host_log(manifest.log_file) if manifest.ok and manifest.log_file else None
-            rows.append(row_from(manifest, current=is_current, host_log=host_log))
+            try:
+                host_log = s.host_log(manifest.log_file) if manifest.ok and manifest.log_file else None
+            except (ValueError, OSError):  # a log path no host directory maps
+                host_log = None
+            try:
+                rows.append(row_from(manifest, current=is_current, host_log=host_log))
+            except Exception as exc:  # one odd manifest spoils its own row, never the pane
+                log.exception("manifest %s cannot be shown", path)
+                rows.append(row_from(Manifest(path, manifest.run_id, "malformed",
+                                              f"cannot be shown ({type(exc).__name__})"),
+                                     current=is_current, host_log=None))
         rows.sort(key=lambda r: (not r.current, -(r.started_at or _mtime(Path(r.manifest_path)))))
         return rows
 

@@ -15,10 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from servedeck import bounded
+
 POINTER_FILE = "container_run_meta.env"
 POINTER_KEY = "CONTAINER_RUN_META_JSON"
 POINTER_HOST_KEY = "CONTAINER_RUN_META_JSON_HOST"
 RUN_ID_PATTERN = re.compile(r"^container-run-[0-9TZ]+-[0-9a-z]+$")
+# init-run.sh writes a few kB; the caps keep a runaway or hostile file from costing the
+# cockpit memory or a traceback (it shows as `malformed` with the reason instead).
+MAX_MANIFEST_BYTES = 1 * bounded.MIB
+MAX_POINTER_BYTES = 64 * 1024
+MAX_MANIFEST_DEPTH = 32
 
 
 # -- the warning taxonomy (seed 000): the exact strings, what they mean, what to do ------
@@ -120,7 +127,9 @@ class Pointer:
 def read_pointer(path: Path) -> Pointer:
     """The pointer file's two keys; a missing or empty file is an empty pointer."""
     try:
-        text = path.read_text(errors="replace")
+        text = bounded.read_text(path, MAX_POINTER_BYTES, "the pointer file")
+    except bounded.InputRejected as exc:
+        return Pointer(problem=f"{path}: {exc}")
     except FileNotFoundError:
         return Pointer()
     except OSError as exc:
@@ -155,11 +164,11 @@ class Manifest:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return tuple(str(w) for w in self.data.get("warnings") or ())
+        return tuple(w if isinstance(w, str) else json.dumps(w) for w in self.data.get("warnings") or ())
 
     @property
     def started(self) -> str:
-        return str(self.data.get("started") or "")
+        return text_at(self.data, "started")
 
     @property
     def started_epoch(self) -> float | None:
@@ -168,7 +177,7 @@ class Manifest:
             return float(value)
         try:
             return datetime.fromisoformat(self.started.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             return None
 
     @property
@@ -183,13 +192,25 @@ class Manifest:
     @property
     def log_file(self) -> str:
         """The run log as the container sees it (`storage.log_file`)."""
-        return str((self.data.get("storage") or {}).get("log_file") or "")
+        return text_at(self.data, "storage", "log_file")
 
     def host_path(self, key: str) -> str:
-        return str(((self.data.get("paths") or {}).get("host") or {}).get(key) or "")
+        return text_at(self.data, "paths", "host", key)
 
     def container_path(self, key: str) -> str:
-        return str(((self.data.get("paths") or {}).get("container") or {}).get(key) or "")
+        return text_at(self.data, "paths", "container", key)
+
+
+def text_at(data: Any, *keys: str) -> str:
+    """The scalar at data[k1][k2]...; "" when a level is missing or not a mapping, or the
+    value is not a scalar (a hostile manifest must never raise here)."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return ""
+        data = data.get(key)
+    if data is None or isinstance(data, (dict, list)):
+        return ""
+    return str(data)
 
 
 def run_id_from(path: Path) -> str:
@@ -202,11 +223,19 @@ def parse_manifest(path: Path, text: str) -> Manifest:
     if not text.strip():
         return Manifest(path, run_id, "half-written", "the file is empty (still being written?)")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=bounded.reject_constant)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or "Unterminated" in exc.msg:
             return Manifest(path, run_id, "half-written", f"the JSON ends early at line {exc.lineno} (still being written?)")
         return Manifest(path, run_id, "malformed", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    except RecursionError:
+        return Manifest(path, run_id, "malformed", f"the JSON nests deeper than {MAX_MANIFEST_DEPTH} levels")
+    except ValueError as exc:  # NaN / Infinity
+        return Manifest(path, run_id, "malformed", f"invalid JSON: {exc}")
+    try:
+        bounded.check_depth(data, MAX_MANIFEST_DEPTH, "the JSON")
+    except bounded.InputRejected as exc:
+        return Manifest(path, run_id, "malformed", str(exc))
     if not isinstance(data, dict):
         return Manifest(path, run_id, "malformed", f"the manifest is a JSON {type(data).__name__}, not an object")
     shape = _shape_problem(data)
@@ -226,7 +255,9 @@ def _shape_problem(data: dict[str, Any]) -> str:
 
 def read_manifest(path: Path) -> Manifest:
     try:
-        text = path.read_text(errors="replace")
+        text = bounded.read_text(path, MAX_MANIFEST_BYTES, "the manifest")
+    except bounded.InputRejected as exc:
+        return Manifest(path, run_id_from(path), "malformed", str(exc))
     except FileNotFoundError:
         return Manifest(path, run_id_from(path), "missing", "the manifest file does not exist (deleted?)")
     except OSError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from servedeck.backends.runs.manifests import Manifest, explain
+from servedeck.text import safe
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,10 @@ def row_from(manifest: Manifest, *, current: bool, host_log: Path | None) -> Con
 
 def describe(row: ContainerRunRow) -> str:
     """The details of a run as plain text: the viewer and the pane's detail panel show it."""
-    lines = [f"Run {row.run_id}  [{row.state}]"]
+    lines = [f"Run {_one(row.run_id)}  [{row.state}]"]
     if row.valid_for_benchmark is None:
-        lines.append(f"Manifest {row.state}: {row.problem}")
-        lines.append(f"  {row.manifest_path}")
+        lines.append(f"Manifest {row.state}: {_one(row.problem)}")
+        lines.append(f"  {_one(row.manifest_path)}")
         lines.append("  It is read again on every refresh.")
         return "\n".join(lines)
     if row.valid_for_benchmark:
@@ -114,40 +115,46 @@ def describe(row: ContainerRunRow) -> str:
         n = len(row.warnings)
         lines.append(f"NOT VALID FOR BENCHMARKING: {n} warning{'s' if n != 1 else ''} "
                      "(automation gates on an empty list).")
-    lines.append(f"Started {row.started or '?'}")
+    lines.append(f"Started {_one(row.started) or '?'}")
     if row.container_state:
-        lines.append(f"Helper container: {row.container_state}")
+        lines.append(f"Helper container: {_one(row.container_state)}")
     lines.append("")
     lines.append("Warnings" if row.warnings else "Warnings: none")
     for text in row.warnings:
         explained = explain(text)
         if explained.known is None:
-            lines.append(f"  ? UNKNOWN: {text}")
+            lines.append(f"  ? UNKNOWN: {_one(text)}")
             lines.append("      Not in the warning taxonomy: treat the run as degraded and read the run log.")
         else:
-            lines.append(f"  ! {text}")
+            lines.append(f"  ! {_one(text)}")
             lines.append(f"      Means: {explained.known.meaning}")
             lines.append(f"      Do:    {explained.known.remedy}")
     lines.append("")
     lines.append("Telemetry surfaces")
-    lines += [f"  {name:<16} {status}" for name, status in row.telemetry_surfaces.items()] or ["  (none listed)"]
+    lines += [f"  {_one(name):<16} {_one(status)}" for name, status in row.telemetry_surfaces.items()] or ["  (none listed)"]
     if row.exporters:
         lines.append("Exporters")
-        lines += [f"  {name:<16} {status}" for name, status in row.exporters.items()]
+        lines += [f"  {_one(name):<16} {_one(status)}" for name, status in row.exporters.items()]
     lines.append("")
     lines.append("Profile caches")
     for name, entry in row.profile_storage.items():
         mark = "present" if entry.get("present") else "absent"
-        lines.append(f"  {name:<16} {mark:<8} {entry.get('path', '')}")
+        lines.append(f"  {_one(name):<16} {mark:<8} {_one(entry.get('path', ''))}")
     if not row.profile_storage:
         lines.append("  (none listed)")
     lines.append("Storage roots")
-    lines += [f"  {name:<16} {path}" for name, path in row.storage_roots.items()] or ["  (none listed)"]
+    lines += [f"  {_one(name):<16} {_one(path)}" for name, path in row.storage_roots.items()] or ["  (none listed)"]
     lines.append("Paths")
-    lines.append(f"  manifest         {row.manifest_path}")
-    lines.append(f"  log (host)       {row.log_file}")
-    lines.append(f"  log (container)  {row.container_log_file}")
+    lines.append(f"  manifest         {_one(row.manifest_path)}")
+    lines.append(f"  log (host)       {_one(row.log_file)}")
+    lines.append(f"  log (container)  {_one(row.container_log_file)}")
     for side in ("host", "container"):
         for key, value in row.paths.get(side, {}).items():
-            lines.append(f"  {side}.{key:<14} {value}")
+            lines.append(f"  {side}.{_one(key):<14} {_one(value)}")
     return "\n".join(lines)
+
+
+def _one(value: Any) -> str:
+    """Manifest text as one safe line: a newline in a warning must not start a line of
+    its own (it could pose as "VALID FOR BENCHMARKING"), nor bidi controls reorder it."""
+    return safe(value, 300)

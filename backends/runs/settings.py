@@ -105,6 +105,8 @@ class RunsSettings(BackendSettings):
     def host_log(self, container_log_file: str) -> Path:
         """The host path of a run log the manifest names by its container path."""
         prefix = "/telemetry/"
+        if ".." in Path(container_log_file).parts or "\x00" in container_log_file:
+            raise ValueError("a log path with '..' or NUL could point outside the telemetry root")
         if container_log_file.startswith(prefix):
             return self.telemetry / container_log_file[len(prefix):]
         return Path(container_log_file)

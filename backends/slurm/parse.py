@@ -8,12 +8,16 @@ in 23.02) also parses. Without JSON support, `squeue -h -o TEXT_FORMAT` is parse
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import time
 from typing import Any, Iterable
 
+from servedeck import bounded
 from servedeck.backends.rows import JobRow
+
+# squeue --json is ~3 kB per job: 256 MB is ~80,000 jobs; beyond it, refuse rather than swap.
+MAX_SQUEUE_BYTES = 256 * bounded.MIB
 
 TEXT_FORMAT = "%i|%P|%j|%u|%T|%M|%l|%D|%R"
 _TEXT_FIELDS = 9
@@ -35,6 +39,8 @@ def number(value: Any) -> int | None:
             return None
         value = value.get("number")
     if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (int, float)):
         value = int(value)
@@ -65,9 +71,9 @@ def gpus(*fields: Any) -> int | None:
 def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRow, ...]:
     """Rows from `squeue --json` output of any supported generation."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SqueueParseError(f"squeue --json printed invalid JSON ({exc.msg} at {exc.pos})") from None
+        doc = bounded.loads_json(text, what="squeue --json output", max_bytes=MAX_SQUEUE_BYTES)
+    except bounded.InputRejected as exc:
+        raise SqueueParseError(str(exc)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
         raise SqueueParseError("squeue --json printed no jobs list")
     now = time.time() if now is None else now
@@ -77,8 +83,8 @@ def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRo
 def json_errors(text: str) -> list[str]:
     """Messages from the `errors` list squeue --json includes (empty if none)."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+        doc = bounded.loads_json(text, what="squeue --json output", max_bytes=MAX_SQUEUE_BYTES)
+    except bounded.InputRejected:
         return []
     errors = doc.get("errors") if isinstance(doc, dict) else None
     out = []

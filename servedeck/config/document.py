@@ -14,24 +14,54 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from servedeck import secrets
+from servedeck import bounded, secrets
 from servedeck.config.errors import ConfigError, Problem
+
+MAX_CONFIG_BYTES = 4 * bounded.MIB  # a real config is a few kB; this only stops a runaway file
 
 ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Loc = tuple[Any, ...]
 
 
-def parse_document(text: str, source: str) -> tuple[dict, "NodeIndex", list[Problem]]:
-    """YAML text -> (top-level mapping, key locations, problems so far); raises on bad YAML."""
+def read_config_text(path, what: str = "config") -> str:
+    """A config file's text, capped in size; unreadable, oversized or non-UTF-8 files are
+    one located problem."""
+    source = str(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = bounded.read_bytes(path, MAX_CONFIG_BYTES, f"the {what} file")
+    except bounded.InputRejected as exc:
+        raise ConfigError([Problem(source, 1, 1, str(exc))]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(source, 1, 1, f"cannot read {what}: {exc.strerror or exc}")]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError([Problem(source, line, col, f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
+
+
+def parse_document(text: str, source: str) -> tuple[dict, "NodeIndex", list[Problem]]:
+    """YAML text -> (top-level mapping, key locations, problems so far); raises on bad YAML.
+    Nesting depth, aliases and alias expansion are capped (servedeck.bounded), so a hostile
+    file is one located problem, never a RecursionError or unbounded memory."""
+    try:
+        root = bounded.compose_yaml(text, max_bytes=MAX_CONFIG_BYTES, what="the config")
+    except bounded.InputRejected as exc:
+        raise ConfigError([Problem(source, 1, 1, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.problem or exc}")])
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: no mark, a position
+        head = text[: exc.position]
+        line, col = head.count("\n") + 1, exc.position - (head.rfind("\n") + 1) + 1
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError([Problem(source, line, col, f"invalid YAML: {exc.reason} {char} is not allowed")])
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {exc}")])
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError([Problem(source, 1, 1, f"invalid YAML: {first}")])
     index = NodeIndex(source)
     data: Any = {}
     if root is not None:
@@ -69,6 +99,8 @@ def expand_env(value: Any, loc: Loc, index: "NodeIndex", problems: list[Problem]
 def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
+        if not isinstance(part, int) and not str(part).isprintable():
+            part = repr(str(part))  # a key with a newline or a control character stays on one line
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "<root>"
 

@@ -19,7 +19,7 @@ from servedeck import secrets
 from servedeck.backends.base import Backend, BackendSettings
 from servedeck.backends.registry import UnknownBackendKind, load_kind
 from servedeck.config.errors import ConfigError, Problem
-from servedeck.config.document import Loc, NodeIndex, expand_env, parse_document
+from servedeck.config.document import Loc, NodeIndex, expand_env, parse_document, read_config_text
 from servedeck.config.model import ServedeckConfig
 
 DEFAULT_PATH = Path("~/.config/servedeck/config.yaml")
@@ -70,11 +70,7 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
     path = resolve_path(explicit)
     if path is None:
         return load_text(embedded_default_yaml(), EMBEDDED)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")])
-    return load_text(text, str(path))
+    return load_text(read_config_text(path), str(path))
 
 
 def embedded_default_yaml() -> str:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from servedeck.config.document import load_model
+from servedeck.config.document import load_model, read_config_text
 from servedeck.config.errors import ConfigError, Problem
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -35,13 +35,69 @@ class MetricsSettings(Section):
     port: int = Field(default=9315, ge=0, le=65535, description="Port of /metrics (0: any free port).")
 
 
+class EmailSettings(Section):
+    """SMTP delivery of notifications (the public sgorch's `notifications.email`)."""
+
+    smtp_host: str | None = Field(default=None, description="SMTP server, `host` or `host:port` (port 25 by default).")
+    from_addr: str | None = None
+    to_addrs: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=10.0, gt=0, description="Seconds one delivery may take.")
+
+    @field_validator("smtp_host", "from_addr")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "\r\n"):
+            raise ValueError("must be a single line")
+        return value
+
+    @field_validator("to_addrs")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if any("\r" in v or "\n" in v or "@" not in v for v in value):
+            raise ValueError("each entry must be one address (name@host) on one line")
+        return value
+
+    def server(self) -> tuple[str, int]:
+        host, sep, port = (self.smtp_host or "").rpartition(":")
+        if sep and port.isdigit():
+            return host, int(port)
+        return self.smtp_host or "", 25
+
+
 class NotificationSettings(Section):
-    type: Literal["log_only"] = Field(default="log_only", description="Where notifications go.")
+    type: Literal["log_only", "email"] = Field(default="log_only", description="Where notifications go.")
+    email: EmailSettings = Field(default_factory=EmailSettings)
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> "NotificationSettings":
+        e = self.email
+        if self.type == "email" and not (e.smtp_host and e.from_addr and e.to_addrs):
+            raise ValueError("type: email needs email.smtp_host, email.from_addr and email.to_addrs")
+        return self
+
+
+class NodeProbeSettings(Section):
+    """A small chat completion sent to each ready worker (the public sgorch's node probe)."""
+
+    enabled: bool = False
+    interval_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    model: str | None = Field(default=None, description="Model name sent; default: the worker's first /v1/models entry.")
+    prompt: str = "ping"
+
+
+class StateSettings(Section):
+    """The public sgorch's `state:` block; `file_path` overrides STATE_DIR/state.json."""
+
+    backend: Literal["file"] = "file"
+    file_path: str | None = None
 
 
 class OrchestratorSettings(Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    node_probe: NodeProbeSettings = Field(default_factory=NodeProbeSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     state_dir: str = Field(default="~/.local/state/servedeck/orchestrator",
                            description="Where the persisted state, scripts and the control socket live.")
     control_socket: str | None = Field(default=None, description="Unix socket path (default: STATE_DIR/control.sock).")
@@ -49,6 +105,11 @@ class OrchestratorSettings(Section):
 
     def state_path(self) -> Path:
         return Path(os.path.expanduser(self.state_dir))
+
+    def state_file(self) -> Path:
+        if self.state.file_path:
+            return Path(os.path.expanduser(self.state.file_path))
+        return self.state_path() / "state.json"
 
     def socket_path(self) -> Path:
         return Path(os.path.expanduser(self.control_socket)) if self.control_socket else self.state_path() / "control.sock"
@@ -101,7 +162,7 @@ class Endpoints(Section):
 
 
 class RouterAuth(Section):
-    type: Literal["header"] = "header"
+    type: Literal["header", "none"] = "header"
     header_name: str = "Authorization"
     header_value_env: str | None = None
 
@@ -137,6 +198,7 @@ class SlurmSettings(Section):
     sbatch_extra: list[str] = Field(default_factory=list, description="Extra '#SBATCH' option lines, verbatim.")
     pre_commands: list[str] = Field(default_factory=list, description="Shell lines run before the worker starts.")
     command_timeout_s: float = Field(default=30.0, gt=0)
+    time_limit_stagger_s: int = Field(default=0, ge=0, description="Accepted for the public sgorch's schema.")
 
     @field_validator("account", "reservation", "partition", "qos", "gres", "constraint", "time_limit", "mem",
                      "job_name_prefix")
@@ -174,19 +236,42 @@ class Launch(Section):
 
     type: Literal["sglang", "tei"] = "sglang"
     model_path: str = ""
+    model_id: str = Field(default="", description="TEI: the Hugging Face model id (same as model_path).")
     venv_path: str | None = None
+    binary_path: str | None = Field(default=None, description="TEI: the text-embeddings-router binary (default: PATH).")
+    revision: str | None = Field(default=None, description="TEI: the model revision (--revision).")
+    prometheus_port: int | None = Field(default=None, ge=1, le=65535, description="TEI: --prometheus-port.")
+    env: dict[str, str] = Field(default_factory=dict, description="Exported in the job before the worker starts.")
     command: list[str] | None = Field(default=None, description="Full program argv; replaces the default launcher.")
     args: list[str] = Field(default_factory=list)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+    @property
+    def model(self) -> str:
+        return self.model_id or self.model_path
 
     def argv(self, port: int) -> list[str]:
         if self.command:
             head = list(self.command)
         elif self.type == "tei":
-            head = ["text-embeddings-router", "--model-id", self.model_path]
+            head = [self.binary_path or "text-embeddings-router", "--model-id", self.model]
+            if self.revision:
+                head += ["--revision", self.revision]
+            if self.prometheus_port and "--prometheus-port" not in self.args:
+                head += ["--prometheus-port", str(self.prometheus_port)]
+            if not any("{PORT}" in a for a in self.args) and "--port" not in self.args:
+                head += ["--port", "{PORT}"]  # TEI's default 3000 would collide between replicas
         else:
             python = f"{self.venv_path.rstrip('/')}/bin/python" if self.venv_path else "python3"
             head = [python, "-m", "sglang.launch_server", "--model-path", self.model_path]
-        return [a.replace("{PORT}", str(port)).replace("{MODEL}", self.model_path) for a in head + self.args]
+        return [a.replace("{PORT}", str(port)).replace("{MODEL}", self.model) for a in head + self.args]
 
 
 class BackendBlock(Launch):
@@ -224,6 +309,7 @@ class Deployment(Section):
     backend: BackendBlock | None = None
     health: HealthSettings = Field(default_factory=HealthSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    enable_worker_metrics: bool = Field(default=False, description="Accepted for the public sgorch's schema.")
 
     @field_validator("name")
     @classmethod
@@ -238,7 +324,7 @@ class Deployment(Section):
             raise ValueError("give exactly one of `sglang:` (launch settings) or `backend: {type: ...}`")
         if self.router is None and self.launch.type == "sglang":
             raise ValueError("an sglang deployment needs a `router:` block")
-        if self.connectivity.mode == "tunneled" and self.router is None:
+        if self.connectivity.mode == "tunneled" and self.router is None and self.launch.type == "sglang":
             raise ValueError("tunneled connectivity needs a `router:` block")
         if not any("{PORT}" in a for a in (self.launch.command or []) + self.launch.args):
             if self.launch.type == "sglang":
@@ -272,21 +358,18 @@ class SGOrchConfig(Section):
 
 def load(path: str | Path) -> SGOrchConfig:
     """A standalone SGOrch file, or servedeck's config with `orchestrator:`/`deployments:`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")]) from None
-    return load_text(text, str(path))
+    return load_text(read_config_text(Path(path)), str(path))
 
 
 def load_text(text: str, source: str) -> SGOrchConfig:
     import yaml
 
+    from servedeck import bounded
+
     keys = None
     try:
-        top = yaml.safe_load(text)
-    except yaml.YAMLError:
+        top = bounded.safe_load_yaml(text)
+    except (yaml.YAMLError, bounded.InputRejected):
         top = None  # load_model reports it with its location
     if isinstance(top, dict) and any(k in top for k in SERVEDECK_KEYS):
         keys = ("orchestrator", "deployments")  # a section of servedeck's config

@@ -8,6 +8,8 @@ JSON reply per line: {"cmd": "status" | "drain" | "restart" | "scale" | "pause" 
 
 from __future__ import annotations
 
+from servedeck import bounded
+
 import json
 import os
 import socket
@@ -68,12 +70,12 @@ class ControlServer:
             conn.settimeout(30)
             reader = conn.makefile("rb")
             try:
-                for raw in reader:
+                while raw := reader.readline(MAX_LINE + 1):  # bounded: a line without end is cut
                     if len(raw) > MAX_LINE:
                         _send(conn, {"ok": False, "message": "request too long"})
                         return
                     try:
-                        request = json.loads(raw)
+                        request = bounded.loads_json(raw, what="the request")
                         if not isinstance(request, dict):
                             raise ValueError("not an object")
                     except ValueError as exc:
@@ -131,7 +133,7 @@ def request(path: Path | str, doc: dict[str, Any], timeout: float = 10.0) -> dic
     finally:
         sock.close()
     try:
-        reply = json.loads(data)
+        reply = bounded.loads_json(data, what="the reply")
     except ValueError:
         raise ControlError(f"orchestrator at {path} sent an unreadable reply") from None
     if not isinstance(reply, dict):

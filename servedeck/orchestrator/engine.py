@@ -24,6 +24,8 @@ from servedeck.orchestrator.config import Deployment, SGOrchConfig
 from servedeck.orchestrator.health import HealthProber
 from servedeck.orchestrator.logging_json import log
 from servedeck.orchestrator.metrics import Metrics
+from servedeck.orchestrator.node_probe import NodeProber
+from servedeck.orchestrator.notify import Notifier
 from servedeck.orchestrator.reconciler import Effect, Facts, decide
 from servedeck.orchestrator.state import (
     CANCELLING, PENDING, READY, STARTING, SUBMITTING, UNHEALTHY, DeploymentState, State, StateStore, Transition, Worker,
@@ -46,11 +48,13 @@ class Engine:
         self.config = config
         self.clock = clock
         self.state_dir = config.orchestrator.state_path()
-        self.store = StateStore(self.state_dir / "state.json")
+        self.store = StateStore(config.orchestrator.state_file())
         self.state: State = self.store.load()
         self.slurm = slurm or SlurmCLI(timeout=max(d.slurm.command_timeout_s for d in config.deployments))
         self.metrics = metrics or Metrics()
         self.prober = HealthProber()
+        self.notifier = Notifier(config.orchestrator.notifications)
+        self.node_prober = NodeProber(config.orchestrator.node_probe, self.metrics)
         self.tunnels = tunnels or Tunnels(config)
         self.routers = {d.name: RouterClient(d.name, d.router) for d in config.deployments if d.router}
         self.lock = threading.RLock()  # guards self.state against the control thread
@@ -153,6 +157,8 @@ class Engine:
                     and self.clock() >= s.error_backoff_until):
                 policy.error_cleared(s)  # a clean pass after the backoff ran out
             self._gauges(dep, s)
+            self.node_prober.tick(dep.name, [w.url for w in s.workers.values() if w.phase == READY and w.url],
+                                  dep.launch.model)
 
     def _log_would(self, dep: Deployment, effects: list[Effect]) -> None:
         """Read-only: say once what this deployment would do (no submit, no registration)."""
@@ -170,6 +176,9 @@ class Engine:
             getattr(self, f"_do_{effect.kind}")(dep, s, effect, rows)
             ok = True
         except SlurmError as exc:
+            if effect.kind == "submit":
+                self.notifier.notify("replacement_failed", f"submitting a worker failed: {exc.message}",
+                                     deployment=dep.name)
             self.metrics.slurm_errors.labels(dep.name, exc.operation).inc()
             policy.error_backoff(s, self.clock())
             log("slurm_error", f"{exc.operation} failed: {exc.message}", level=logging.WARNING, deployment=dep.name)
@@ -313,21 +322,28 @@ class Engine:
         """Notifications (log_only: a WARNING/ERROR line with its own event) for what an
         operator must know about: the circuit breaker opening, a node blacklisted."""
         if s.breaker_open_until > breaker and s.breaker_open_until > self.clock():
-            log("notify_circuit_open", f"{s.failures} replacements in a row failed: holding {dep.name} at "
-                f"{sum(1 for w in s.workers.values() if w.phase == READY)} ready workers for "
-                f"{dep.policy.circuit_breaker_cooldown_s:g}s", level=logging.ERROR, deployment=dep.name)
+            self.notifier.notify("circuit_open", f"{s.failures} replacements in a row failed: holding {dep.name} at "
+                                 f"{sum(1 for w in s.workers.values() if w.phase == READY)} ready workers for "
+                                 f"{dep.policy.circuit_breaker_cooldown_s:g}s", deployment=dep.name)
         for node in sorted(set(s.blacklist) - blacklist):
-            log("notify_node_blacklisted", f"node {node} blacklisted for {dep.policy.node_blacklist_cooldown_s:g}s",
-                level=logging.WARNING, deployment=dep.name)
+            self.notifier.notify("node_blacklisted",
+                                 f"node {node} blacklisted for {dep.policy.node_blacklist_cooldown_s:g}s",
+                                 deployment=dep.name)
 
     def _log_timeline(self, dep: Deployment, s: DeploymentState, mark: int) -> None:
         for t in s.since(mark):
             w = s.workers.get(t.instance_id)
+            if t.phase == UNHEALTHY:  # a new worker that never came up is a failed replacement
+                event = "replacement_failed" if t.reason.startswith("not healthy within") else "worker_unhealthy"
+                self.notifier.notify(event, f"worker {t.instance_id} (job {t.job_id or '-'}): {t.reason}",
+                                     deployment=dep.name)
             level = logging.WARNING if t.phase in (UNHEALTHY, "gone") or "failed" in t.reason else logging.INFO
             log(t.event or f"worker_{t.phase}", t.reason, level=level, deployment=dep.name, job_id=t.job_id,
                 worker_url=w.url if w else "")
 
     def close(self) -> None:
+        self.notifier.close()
+        self.node_prober.close()
         self.prober.close()
         self.tunnels.close_all()
         for router in self.routers.values():

@@ -6,7 +6,7 @@ and keeps the default process collectors out of the orchestrator's /metrics.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
 
 class Metrics:
@@ -22,6 +22,15 @@ class Metrics:
                                      ["deployment", "operation"], registry=r)
         self.slurm_errors = Counter("sgorch_slurm_errors_total", "SLURM operation errors",
                                     ["deployment", "operation"], registry=r)
+        # The public sgorch's per-worker node probe metrics (orchestrator.node_probe).
+        self.node_probe_total = Counter("sgorch_node_probe_total", "Worker node probe attempts",
+                                        ["deployment", "worker", "status"], registry=r)
+        self.node_probe_latency = Histogram("sgorch_node_probe_latency_seconds", "Latency of worker node probes",
+                                            ["deployment", "worker"], registry=r)
+        self.node_probe_success = Gauge("sgorch_node_probe_success", "1 if the last worker node probe succeeded",
+                                        ["deployment", "worker"], registry=r)
+        self.node_probe_timestamp = Gauge("sgorch_node_probe_timestamp", "Time of the last worker node probe",
+                                          ["deployment", "worker"], registry=r)
         self._server = None
         self.port: int | None = None
 

@@ -119,8 +119,9 @@ def render(dep: Deployment, instance_id: str, port: int, exclude: Iterable[str] 
     lines += [extra if extra.lstrip().startswith("#SBATCH") else f"#SBATCH {extra}" for extra in s.sbatch_extra]
     lines += ["", "set -u", f"export SGORCH_DEPLOYMENT={q(dep.name)} SGORCH_INSTANCE={q(instance_id)} SGORCH_PORT={port}"]
     lines += [f"export {key}={q(value)}" for key, value in s.env.items()]
+    lines += [f"export {key}={q(value)}" for key, value in dep.launch.env.items()]  # the backend's own env
     lines += list(s.pre_commands)
-    argv = " ".join(q(a) for a in dep.launch.argv(port))
+    argv = " ".join(_word(a, first=i == 0) for i, a in enumerate(dep.launch.argv(port)))
     health = f"http://127.0.0.1:{port}{dep.health.path}"
     lines += [
         f"{argv} &",
@@ -138,3 +139,11 @@ def render(dep: Deployment, instance_id: str, port: int, exclude: Iterable[str] 
         "",
     ]
     return "\n".join(lines)
+
+
+def _word(arg: str, *, first: bool) -> str:
+    """One quoted shell word; a program path `~/...` (the public sgorch's binary_path
+    example) expands to the job's $HOME on the node, everything else stays literal."""
+    if first and arg.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(arg[2:])
+    return shlex.quote(arg)

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servedeck import bounded
+
+MAX_STATE_BYTES = 64 * bounded.MIB  # thousands of workers and their timelines
+
 STATE_VERSION = 1
 TIMELINE_MAX = 200
 
@@ -154,8 +158,8 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror or exc}") from None
         try:
-            return State.from_json(json.loads(text))
-        except (ValueError, TypeError) as exc:
+            return State.from_json(bounded.loads_json(text, what="the state", max_bytes=MAX_STATE_BYTES))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StateError(f"state file {self.path} is corrupt ({exc}); move it away to start afresh") from None
 
     def save(self, state: State) -> None:

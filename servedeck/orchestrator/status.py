@@ -6,7 +6,7 @@ and the recent timeline. Served by the control socket, printed by `orchestrate s
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from servedeck.orchestrator import policy
 from servedeck.orchestrator.config import SGOrchConfig
@@ -16,13 +16,16 @@ TIMELINE_SHOWN = 50
 
 
 def build(config: SGOrchConfig, state: State, now: float, *, running: bool, deployment: str | None = None,
-          metrics_port: int | None = None) -> dict[str, Any]:
+          metrics_port: int | None = None, probes: Callable[[str], Mapping[str, Any]] | None = None
+          ) -> dict[str, Any]:
+    """`probes(deployment)` gives the node probes' last results by worker url, if any run."""
     out: dict[str, Any] = {"running": running, "ts": now, "metrics_port": metrics_port, "deployments": []}
     for dep in config.deployments:
         if deployment and dep.name != deployment:
             continue
         s = state.deployment(dep.name)
         workers = sorted(s.workers.values(), key=lambda w: w.phase_since)
+        probed = probes(dep.name) if probes else {}
         out["deployments"].append({
             "name": dep.name,
             "desired": s.desired(dep.replicas),
@@ -37,7 +40,9 @@ def build(config: SGOrchConfig, state: State, now: float, *, running: bool, depl
             "failures": s.failures,
             "blacklist": {n: round(until - now, 1) for n, until in s.blacklist.items() if until > now},
             "restarts": dict(s.restarts),
-            "workers": [{**asdict(w), "time_in_phase_s": round(now - w.phase_since, 1)} for w in workers],
+            "workers": [{**asdict(w), "time_in_phase_s": round(now - w.phase_since, 1),
+                         "probe": probed[w.url].as_dict() if w.url in probed else None} for w in workers],
+            "prometheus_port": dep.launch.prometheus_port,
             "timeline": [asdict(t) for t in s.timeline[-TIMELINE_SHOWN:]],
         })
     return out

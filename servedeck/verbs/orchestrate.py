@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     st.add_argument("--json", action="store_true", help="print JSON")
     ad = verbs.add_parser("adopt", parents=[parent], help="adopt running workers once, without submitting any")
     ad.add_argument("--dry-run", action="store_true", help="print what adoption would do, change nothing")
+    ad.add_argument("--deployment", help="only this deployment")
+    ad.add_argument("--json", action="store_true", help="print JSON")
     run = verbs.add_parser("run", parents=[parent], help="run the orchestrator in the foreground")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     from servedeck.verbs.common import add_common
@@ -68,7 +70,7 @@ def main(args) -> int:
         if readonly and not args.dry_run:
             print("refused: read-only mode (adopt --dry-run shows what adoption would do)", file=sys.stderr)
             return EXIT_REFUSED
-        return _adopt(config, args.dry_run)
+        return _adopt(config, args)
     return _run(config, args.log_level, readonly=readonly)
 
 
@@ -100,7 +102,7 @@ def _status(config, args) -> int:
         doc = reply["status"]
     except (ControlError, KeyError):
         try:
-            state = StateStore(config.orchestrator.state_path() / "state.json").load()
+            state = StateStore(config.orchestrator.state_file()).load()
         except StateError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_INVALID
@@ -109,16 +111,26 @@ def _status(config, args) -> int:
     return EXIT_OK
 
 
-def _adopt(config, dry_run: bool) -> int:
+def _adopt(config, args) -> int:
     from servedeck.orchestrator import adoption
     from servedeck.orchestrator.state import StateError
 
+    if args.deployment:
+        dep = config.deployment(args.deployment)
+        if dep is None:
+            print(f"error: unknown deployment {args.deployment!r}", file=sys.stderr)
+            return EXIT_INVALID
+        config = config.model_copy(update={"deployments": [dep]})  # the others are left alone
     try:
-        lines = adoption.adopt(config, dry_run=dry_run)
+        lines = adoption.adopt(config, dry_run=args.dry_run)
     except (adoption.AdoptionRefused, StateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print("\n".join(lines) if lines else "nothing to adopt")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "deployments": [d.name for d in config.deployments],
+                          "actions": lines}, indent=2))
+    else:
+        print("\n".join(lines) if lines else "nothing to adopt")
     return EXIT_OK
 
 

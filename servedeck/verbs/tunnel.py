@@ -8,6 +8,8 @@ runtime directory, which `tunnel list` reads to show each configured tunnel's st
 
 from __future__ import annotations
 
+from servedeck import bounded
+
 import argparse
 import json
 import os
@@ -58,9 +60,9 @@ def _held(backend: str, name: str) -> dict | None:
     """What a running `tunnel open` reports for this tunnel, if one runs."""
     path = _status_file(backend, name)
     try:
-        data = json.loads(path.read_text())
+        data = bounded.loads_json(bounded.read_bytes(path, 1 << 20, "the tunnel status file"))
         os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
         return None
     return data
 
