@@ -57,8 +57,9 @@ def leaves(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()):
         return
     positionals = [a for a in parser._actions if not a.option_strings]
     choice = next((a for a in positionals if a.choices), None)
-    rest = [DUMMY.get(a.dest, "x") for a in positionals if a is not choice]
-    if any("--config" in a.option_strings for a in parser._actions):
+    passthrough = [a for a in positionals if a.nargs == argparse.REMAINDER]  # a script's flags (dynamo)
+    rest = [DUMMY.get(a.dest, "x") for a in positionals if a is not choice and a not in passthrough]
+    if passthrough or any("--config" in a.option_strings for a in parser._actions):
         rest.append("--config")  # the test appends the file
     if choice is None:
         yield words, rest
