@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any, Callable
 from importlib.resources import files
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from servedeck.app import panes as pane_catalog
@@ -37,19 +39,40 @@ CLOSE_GRACE_S = 1.0  # how long quitting waits for backends to close their conne
 
 
 class PaneView(Vertical):
-    """One pane: a one-line header (counts, filter, stale sources) over its table."""
+    """One pane: a one-line header (counts, filter, stale sources) over its table.
 
-    def __init__(self, spec: PaneSpec, table: ResourceTable):
+    Only the start pane's body is mounted with the app; the others are mounted the first
+    time they are shown (`build`), so the first frame costs one table, not thirteen.
+    """
+
+    def __init__(self, spec: PaneSpec, table: ResourceTable, *, build: bool):
         super().__init__(id=f"pane-{spec.key}", classes="pane")
         self.spec = spec
         self.table = table
+        self._build_now = build
+        self._mounting: AwaitMount | None = None
+        self._header = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.spec.title, classes="pane-header")
-        yield self.table
+        if self._build_now:
+            yield self.table
+
+    @property
+    def built(self) -> bool:
+        """The body is mounted and composed: it can be drawn into."""
+        return self.table.is_mounted
+
+    def build(self) -> AwaitMount | None:
+        """Mount the body now (once); the awaitable finishes when it is composed."""
+        if self._mounting is None and not self._build_now:
+            self._mounting = self.mount(self.table)
+        return self._mounting
 
     def set_header(self, text: str) -> None:
-        self.query_one(".pane-header", Static).update(text)
+        if text != self._header:  # the 1 s tick mostly finds nothing new to say
+            self._header = text
+            self.query_one(".pane-header", Static).update(text)
 
 
 class ServedeckApp(RowActions, App[int]):
@@ -81,6 +104,8 @@ class ServedeckApp(RowActions, App[int]):
         self.fleet = fleet or Fleet.from_config(loaded)
         self.snapshots: dict[str, Snapshot] = {r.name: r.snapshot for r in self.fleet.runners}
         self.bodies, always = discover_pane_bodies()
+        self._always = set(always)  # panes without a backend (logs): mounted with the app, since
+        # actions open sources in them in the same breath as they show them
         self.specs: dict[str, PaneSpec] = {"backends": pane_catalog.BACKENDS_PANE, **always, **self.fleet.pane_specs()}
         self.catalog = pane_catalog.PaneCatalog(self.specs, pane_catalog.installed_pane_specs)
         self.pane_keys = self.catalog.keys
@@ -91,9 +116,13 @@ class ServedeckApp(RowActions, App[int]):
 
     def compose(self) -> ComposeResult:
         yield BackendStatusBar(id="status-bar")
+        self._views: dict[str, PaneView] = {}
         with ContentSwitcher(initial=f"pane-{self.current_pane}", id="panes"):
             for key in self.pane_keys:
-                yield PaneView(self.specs[key], self._table_for(key))
+                view = PaneView(self.specs[key], self._table_for(key),
+                                build=key == self.current_pane or key in self._always)
+                self._views[key] = view
+                yield view
         yield PromptLine(self.catalog.completions(), id="prompt")
         yield Footer()
 
@@ -121,7 +150,9 @@ class ServedeckApp(RowActions, App[int]):
         self._render_status()
         self._render_backends_pane()
         self.show_pane(self.current_pane)
-        self.poller.start()
+        # Polls start once the first frame is on screen: the SDK imports and the SSH
+        # connection they bring happen in worker threads, after the frame, not before it.
+        self.call_after_refresh(self.poller.start)
         self.set_interval(1.0, self._tick, name="ui tick")
 
     def _apply_ui_settings(self) -> None:
@@ -170,7 +201,8 @@ class ServedeckApp(RowActions, App[int]):
         try:
             self._render_status()
             self._render_pane_header(self.current_pane)
-            self._table(self.current_pane).refresh_relative()
+            if self._views[self.current_pane].built:
+                self._table(self.current_pane).refresh_relative()
         except NoMatches:  # the tick fired while the app was tearing its widgets down
             pass
 
@@ -191,7 +223,8 @@ class ServedeckApp(RowActions, App[int]):
                     latency_ms=state.latency_ms, polled_panes=polling, message=state.message, hint=state.hint,
                 )
             )
-        self._table("backends").show(("servedeck", r) for r in rows)
+        if self._views["backends"].built:  # a pane not shown yet is drawn when it is
+            self._table("backends").show(("servedeck", r) for r in rows)
         if self.current_pane == "backends":
             self._render_pane_header("backends")
 
@@ -199,10 +232,13 @@ class ServedeckApp(RowActions, App[int]):
         if key == "backends":
             self._render_backends_pane()
             return
-        self._table(key).show(merge_rows(self.snapshots, key))
+        if self._views[key].built:
+            self._table(key).show(merge_rows(self.snapshots, key))
         self._render_pane_header(key)
 
     def _render_pane_header(self, key: str) -> None:
+        if not self._views[key].built:
+            return  # drawn once its body is mounted
         table = self._table(key)
         parts = [f"[b]{self.pane_title(key)}[/b] · {table.shown_count}/{table.total_count} rows"]
         if table.filter_text:
@@ -220,8 +256,27 @@ class ServedeckApp(RowActions, App[int]):
     # -- panes ------------------------------------------------------------------------
 
     def _table(self, key: str) -> ResourceTable:
-        """The body of a pane: a ResourceTable or a custom body with the same surface."""
-        return self.query_one(f"#table-{key}")
+        """The body of a pane: a ResourceTable or a custom body with the same surface
+        (mounted or not: a pane's body is mounted the first time the pane is shown)."""
+        try:
+            return self._views[key].table
+        except (AttributeError, KeyError):  # before compose, or an unknown key
+            return self.query_one(f"#table-{key}")
+
+    def with_body(self, key: str, then: Callable[[Any], None]) -> None:
+        """Run `then(body)` on a pane's body once it is mounted (now, if it is)."""
+        view = self._views[key]
+        if view.built:
+            then(view.table)
+            return
+
+        async def when_mounted() -> None:
+            mounting = view.build()
+            if mounting is not None:
+                await mounting
+            then(view.table)
+
+        self.call_later(when_mounted)
 
     def pane_title(self, key: str) -> str:
         return self.specs[key].title if key in self.specs else key
@@ -232,6 +287,9 @@ class ServedeckApp(RowActions, App[int]):
             return
         self.current_pane = key
         self.query_one(ContentSwitcher).current = f"pane-{key}"
+        if not self._views[key].built:
+            self._views[key].build()
+            self.with_body(key, lambda _body: self._render_pane(key) if self.current_pane == key else None)
         self._table(key).focus()
         self._render_pane(key)
         self.poller.poll_panes({key})
@@ -277,7 +335,7 @@ class ServedeckApp(RowActions, App[int]):
         if pane is not None:
             self.show_pane(pane)
             if pane == "logs" and rest.strip() and self.current_pane == "logs":
-                self._table("logs").open_spec(rest.strip())  # `:logs container/NAME`
+                self.with_body("logs", lambda body: body.open_spec(rest.strip()))  # `:logs container/NAME`
             return
         command = pane_catalog.COMMANDS.get(word)
         if command is None:

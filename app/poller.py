@@ -3,7 +3,9 @@
 Each backend is re-armed with `set_timer` when its previous poll finishes, so polls of
 one backend never overlap and a slow backend only slows itself. Backends whose panes are
 all hidden are still pinged (an empty `wanted` set) so the header stays live, but they
-fetch no pane data.
+fetch no pane data, and at a third of their rate (but at least every PING_MAX_S): an
+idle cockpit on the Backends pane costs a handful of pings a minute. Showing a pane polls its
+backends at once and puts them back on their own rate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from servedeck.backends.runner import BackendRunner
 
 log = logging.getLogger(__name__)
 MIN_GAP = 0.25  # a poll slower than its interval is followed after a quarter interval's rest
+PING_SLOWDOWN = 3.0
+PING_MAX_S = 30.0
 
 
 class PollScheduler:
@@ -38,6 +42,7 @@ class PollScheduler:
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
         self._started: dict[str, float] = {}  # when each backend's last poll began
+        self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
 
     def start(self) -> None:
@@ -49,6 +54,8 @@ class PollScheduler:
         """From any thread: an event-driven backend has news; poll it on the UI loop."""
         if not self.app.is_running or getattr(self.app, "_loop", None) is None:
             return  # shutting down: nobody to show it to
+        if not self.wanted(self.runners[name]):
+            return  # its panes are hidden: a ping would show nothing new (the event proves it is up)
         try:
             self.app.call_from_thread(self.poll, name)
         except RuntimeError:  # already on the UI loop
@@ -68,6 +75,10 @@ class PollScheduler:
         wanted = self.wanted(runner)
         self._in_flight.add(name)
         self._started[name] = time.monotonic()
+        if wanted:
+            self._pinged.discard(name)
+        else:
+            self._pinged.add(name)
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
@@ -90,6 +101,8 @@ class PollScheduler:
             self._on_snapshot(snapshot)
         if not self.paused:
             interval = self.runners[name].backend.interval
+            if name in self._pinged:  # nothing of it is on screen but its state
+                interval = max(interval, min(interval * PING_SLOWDOWN, PING_MAX_S))
             # The next poll is due one interval after this one started, so a backend is
             # refreshed every `interval` however long its poll takes (but never back to back).
             took = time.monotonic() - self._started.get(name, time.monotonic())

@@ -164,4 +164,4 @@ class RowActions:
             self.notify("no logs pane in this build", severity="error")
             return
         self.show_pane("logs")
-        self._table("logs").open_source(request.source, request.title)
+        self.with_body("logs", lambda body: body.open_source(request.source, request.title))

@@ -133,7 +133,7 @@ class BackendError(Exception):
 class BackendSettings(BaseModel):
     """Fields every configured backend target has; kinds extend this model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(description="Unique name of this target, shown in the header and rows.")
     interval: float | None = Field(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import threading
+import time
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from servedeck.backends.base import BackendContext, PaneSpec, Snapshot
+from servedeck.backends.base import BackendContext, BackendState, Health, PaneSpec, Snapshot
 from servedeck.backends.runner import BackendRunner
 
 
@@ -32,18 +33,42 @@ class Fleet:
                 specs.setdefault(spec.key, spec)
         return specs
 
-    def poll_all(self, wanted: Iterable[str] | None = None) -> dict[str, Snapshot]:
-        """Poll every backend at once (threads), for one-shot use such as `status`."""
+    def poll_all(self, wanted: Iterable[str] | None = None, *, deadline: float | None = None) -> dict[str, Snapshot]:
+        """Poll every backend at once, for one-shot use such as `status`. With a deadline
+        (seconds for the whole fleet), a backend still busy then is reported down with
+        "no answer within" instead of holding up the others; its thread is a daemon, so
+        it does not hold up the process either."""
         if not self.runners:
             return {}
+        wanted = None if wanted is None else set(wanted)
+        results: dict[str, Snapshot] = {}
+        done = threading.Condition()
 
-        def one(runner: BackendRunner) -> Snapshot:
+        def one(runner: BackendRunner) -> None:
             keys = {p.key for p in runner.backend.panes}
-            want = frozenset(keys if wanted is None else keys & set(wanted))
-            return runner.poll_once(want) or runner.snapshot
+            want = frozenset(keys if wanted is None else keys & wanted)
+            snapshot = runner.snapshot
+            try:
+                snapshot = runner.poll_once(want) or runner.snapshot
+            finally:  # the runner turns failures into states; this is for the unforeseen
+                with done:
+                    results[runner.name] = snapshot
+                    done.notify_all()
 
-        with ThreadPoolExecutor(max_workers=min(16, len(self.runners))) as pool:
-            return {s.backend: s for s in pool.map(one, self.runners)}
+        for runner in self.runners:
+            threading.Thread(target=one, args=(runner,), daemon=True, name=f"poll {runner.name}").start()
+        until = None if deadline is None else time.monotonic() + deadline
+        with done:
+            while len(results) < len(self.runners):
+                remaining = None if until is None else until - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                done.wait(remaining)
+            answered = dict(results)
+        out = {}
+        for runner in self.runners:  # in configuration order, like the panes
+            out[runner.name] = answered.get(runner.name) or _late(runner, deadline)
+        return out
 
     def close(self) -> None:
         for runner in self.runners:
@@ -51,6 +76,13 @@ class Fleet:
         pool = self.context.extras.get("ssh")
         if pool is not None and hasattr(pool, "close"):
             pool.close()
+
+
+def _late(runner: BackendRunner, deadline: float | None) -> Snapshot:
+    snapshot = runner.snapshot
+    state = BackendState(Health.DOWN, f"no answer within {deadline:g}s",
+                         hint=f"the {runner.backend.kind} backend is slow or hangs; check it, or raise --deadline")
+    return replace(snapshot, state=state)
 
 
 def make_context(config) -> BackendContext:

@@ -77,7 +77,8 @@ def measure_log_ingest(config: Path, repeat: int) -> dict:
     pane = [r["pane_lines_per_s"] for r in runs]
     raw = [r["source_lines_per_s"] for r in runs]
     return {"pane_lines_per_s_median": round(statistics.median(pane)), "source_only_lines_per_s_median":
-            round(statistics.median(raw)), "runs": runs}
+            round(statistics.median(raw)), "pane_vs_source": round(statistics.median(pane) / statistics.median(raw), 3),
+            "runs": runs}
 
 
 def measure_log_memory(config: Path, repeat: int) -> dict:

@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from firstframe import MINIMAL_APP, first_frame_seconds  # noqa: E402
+from firstframe import MINIMAL_APP, first_frame_seconds, rss_after_start_mib  # noqa: E402
 from log_bench import MEASURES as LOG_MEASURES  # noqa: E402
 from metrics_bench import MEASURES as METRICS_MEASURES  # noqa: E402
 from runs_bench import MEASURES as RUNS_MEASURES  # noqa: E402
 from cluster_bench import MEASURES as CLUSTER_MEASURES  # noqa: E402
 from orchestrator_bench import MEASURES as ORCHESTRATOR_MEASURES  # noqa: E402
 from hostile_bench import MEASURES as HOSTILE_MEASURES  # noqa: E402
+from serverless_bench import MEASURES as SERVERLESS_MEASURES  # noqa: E402
 from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
 from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
+from targets import annotate  # noqa: E402
+from tuner_bench import MEASURES as TUNER_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -54,6 +57,15 @@ def measure_first_frame(config: Path, repeat: int) -> dict:
     return {"servedeck": s, "minimal_textual_app": m, "ratio_median": round(s["median_s"] / m["median_s"], 2)}
 
 
+def measure_rss_after_start(config: Path, repeat: int) -> dict:
+    """VmRSS of the cockpit 5 s after its first frame (its first polls done), and of the
+    minimal Textual app for scale."""
+    servedeck = [rss_after_start_mib(SERVEDECK + ["--config", str(config)], b"Backends") for _ in range(min(repeat, 3))]
+    minimal = rss_after_start_mib([PY, "-c", MINIMAL_APP], b"MINIMAL-FIRST-FRAME")
+    return {"rss_mib": round(statistics.median(servedeck), 1), "samples_mib": servedeck,
+            "minimal_textual_app_mib": minimal}
+
+
 def measure_status_json(config: Path, repeat: int) -> dict:
     samples, codes = [], set()
     for _ in range(repeat):
@@ -68,6 +80,7 @@ def measure_status_json(config: Path, repeat: int) -> dict:
 
 MEASURES: dict[str, Callable[[Path, int], dict]] = {
     "first_frame": measure_first_frame,
+    "rss_after_start": measure_rss_after_start,
     "status_json": measure_status_json,
     **LOG_MEASURES,
 }
@@ -76,8 +89,10 @@ MEASURES.update(RUNS_MEASURES)  # run-manifests pane (issue 3)
 MEASURES.update(CLUSTER_MEASURES)  # squeue/jobs table at scale, tunnel throughput (issue 5)
 MEASURES.update(ORCHESTRATOR_MEASURES)  # orchestrator: run to ready, death to replaced, reconcile CPU (issue 6)
 MEASURES.update(HOSTILE_MEASURES)  # hostile input: 50 MB / deep manifests, YAML alias bomb (issue 15)
+MEASURES.update(SERVERLESS_MEASURES)  # Pylet instances at scale, sllm cold start (issue 10)
 MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
 MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
+MEASURES.update(TUNER_MEASURES)  # autotuner: overhead per experiment, Experiments pane at 500 (issue 12)
 
 
 def main() -> int:
@@ -108,6 +123,7 @@ def main() -> int:
     finally:
         if started_lab:
             subprocess.run(SERVEDECK + ["lab", "down", "--dir", str(started_lab)], stdout=subprocess.DEVNULL)
+    results["targets"] = annotate(results["measures"])  # issue 14: figure, target, ratio, met
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

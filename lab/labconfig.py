@@ -15,6 +15,7 @@ HEADER = """\
 # Written by `servedeck lab up` for the lab in {dir}.
 # Open the cockpit on it:  servedeck --config {path}
 # Stop the lab:            servedeck lab down --dir {dir}
+# Tune the stand-in SGLang: servedeck --config {path} tune run {dir}/tuner-example.json
 """
 
 
@@ -28,6 +29,11 @@ def render(info: LabInfo) -> str:
         backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url, "rate_window": "15s"}]
     if info.router_url:
         backends["router"] = [{"name": "lab-router", "url": info.router_url}]
+    pylet, sllm = info.service("pylet-head"), info.service("sllm-head")
+    if pylet is not None and pylet.url:
+        backends["pylet"] = [{"name": "lab-pylet", "url": pylet.url}]
+    if sllm is not None and sllm.url:
+        backends["sllm"] = [{"name": "lab-sllm", "url": sllm.url, **({"pylet_url": pylet.url} if pylet else {})}]
     runs_target = recorded_target(info.dir)  # the helper container `lab up` started
     if runs_target:
         backends["runs"] = [runs_target]
@@ -46,6 +52,12 @@ def render(info: LabInfo) -> str:
         backends["slurm"] = [{"name": "lab-slurm", "ssh": "lab"}]
     elif info.slurm and info.slurm_conf is None:
         backends["slurm"] = [{"name": "lab-slurm"}]  # a reused controller answers locally
+    if info.docker_url:  # the autotuner on the lab's engine, with the stand-in SGLang image
+        tuner = info.dir / "tuner"
+        data["tuner"] = {"docker_url": info.docker_url, "image": "servedeck-standin-sglang:lab",
+                         "build_standin_image": True, "gpus": {"request": "env", "standin_count": 4},
+                         "state_dir": str(tuner / "state"), "results_dir": str(tuner / "results")}
+        backends["tuner"] = [{"name": "lab-tuner", "state_dir": str(tuner / "state"), "config": str(info.config_path)}]
     data["backends"] = backends
     return HEADER.format(dir=info.dir, path=info.config_path) + yaml.safe_dump(data, sort_keys=False)
 
@@ -55,6 +67,11 @@ def write(info: LabInfo) -> None:
     from servedeck.config import ConfigError, load_config
 
     info.config_path.write_text(render(info))
+    if info.docker_url:  # the real tool's example task, ready for `servedeck tune run`
+        from importlib import resources
+
+        example = resources.files("servedeck.tuner") / "examples" / "docker_task.json"
+        (info.dir / "tuner-example.json").write_text(example.read_text())
     try:
         load_config(str(info.config_path))
     except ConfigError as exc:

@@ -22,6 +22,8 @@ from servedeck.lab.services.dynamo import prepare_dynamo, start_dynamo_build, st
 from servedeck.lab.services.helper_container import start_helper, stop_helper
 from servedeck.lab.services.fleet import start_dcgm, start_router, start_workers
 from servedeck.lab.services.observability import start_node_exporter, start_prometheus
+from servedeck.lab.services.serverlessllm import planned_ports as sllm_ports
+from servedeck.lab.services.serverlessllm import start_serverlessllm, stop_instance_leftovers
 from servedeck.lab.services.slurm import cancel_all_jobs, controller_answers, start_slurm
 from servedeck.lab.services.sshd import start_sshd
 from servedeck.lab.state import STATE_FILE, LabError, LabInfo
@@ -34,6 +36,7 @@ def _planned_ports(ports: LabPorts, workers: int, slurm_local: bool, full: bool)
     plan.update({ports.worker_base + i: f"worker-{i}" for i in range(workers)})
     if not full:
         return plan
+    plan.update(sllm_ports(ports))
     if find("prometheus"):
         plan[ports.prometheus] = "prometheus"
     if find("prometheus-node-exporter") or find("node_exporter"):
@@ -65,15 +68,16 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
        helper: bool = True) -> LabInfo:
     """Starts the lab in `dir`, waits until every service answers, writes servedeck.yaml.
 
-    `services="fleet"` starts only the workers, the router and the DCGM stand-in.
+    `services="fleet"` starts only the workers, the router and the DCGM stand-in;
+    `services="sllm"` only Pylet and the sllm head stand-in.
     `own_docker` runs a dockerd of the lab's own instead of reusing one; `helper=False`
-    skips the helper container.
+    skips the helper container (and the Compose stack and Dynamo checkout beside it).
     """
     dir = Path(dir).absolute()
     if workers < 1 or gpus < 1:
         raise LabError("a lab needs at least one worker and one GPU")
-    if services not in ("all", "fleet"):
-        raise LabError(f"unknown service set {services!r} (all or fleet)")
+    if services not in ("all", "fleet", "sllm"):
+        raise LabError(f"unknown service set {services!r} (all, fleet or sllm)")
     full = services == "all"
     began = time.monotonic()
     existing = LabInfo.load(dir)
@@ -82,7 +86,12 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
         detail = f" ({', '.join(alive)} running)" if alive else ""
         raise LabError(f"a lab is already recorded in {dir}{detail}: run `servedeck lab down --dir {dir}` first")
     ports = ports or LabPorts()
-    check_ports(ports, workers, full)
+    if services == "sllm":
+        taken = [f"{p} ({n})" for p, n in sorted(sllm_ports(ports).items()) if not is_free(p)]
+        if taken:
+            raise LabError(f"ports already in use: {', '.join(taken)}; stop what listens there or choose other ports")
+    else:
+        check_ports(ports, workers, full)
     dir.mkdir(parents=True, exist_ok=True)
     info = LabInfo(dir=dir)
     info.save()
@@ -90,8 +99,12 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
                   own_docker=own_docker)
     try:
         waiters: list[Waiter | None] = [start_docker(ctx)] if full else []
-        waiters += [start_workers(ctx, via_slurm=full), start_router(ctx), start_dcgm(ctx)]
+        if services == "sllm":
+            waiters = [start_serverlessllm(ctx)]
+        else:
+            waiters += [start_workers(ctx, via_slurm=full), start_router(ctx), start_dcgm(ctx)]
         if full:
+            waiters += [start_serverlessllm(ctx)]
             waiters += [start_node_exporter(ctx), start_prometheus(ctx), start_slurm(ctx)]
             waiters.append(start_sshd(ctx, info.slurm_conf))
         for wait in waiters:
@@ -133,6 +146,8 @@ def _stop_all(info: LabInfo, log: Log) -> list[str]:
     for rec in reversed(info.owned()):
         if rec.pid and rec.start_time is not None and not stop(rec.pid, rec.start_time):
             stuck.append(f"{rec.name} (pid {rec.pid})")
+    if stop_instance_leftovers(info.dir):
+        log("stopped Pylet instances left by a killed Pylet worker")
     busy = wait_free([s.port for s in info.owned() if s.port])
     if busy:
         log(f"still listening after stop: {', '.join(map(str, busy))}")

@@ -44,4 +44,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip >>"$LOG" 2>&1 || fail "pip upgrade failed"
 .venv/bin/python -m pip install --quiet -e '.[test,lab]' >>"$LOG" 2>&1 || fail "pip install -e '.[test,lab]' failed"
 .venv/bin/python -c "import servedeck.lab.manager" >>"$LOG" 2>&1 || fail "servedeck does not import"
+# genai-bench (the autotuner's real benchmark, ~1.3 GB, ~3 min once) in its own venv: its
+# pins (transformers, locust, gevent) stay out of servedeck's.
+if [[ ! -x .venv-genai-bench/bin/genai-bench ]]; then
+  python3 -m venv .venv-genai-bench >>"$LOG" 2>&1 || fail "python3 -m venv .venv-genai-bench failed"
+  .venv-genai-bench/bin/python -m pip install --quiet 'genai-bench>=0.0.5' >>"$LOG" 2>&1 \
+    || fail "pip install genai-bench failed"
+fi
 rm -f "$LOG"

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[parent], help="one snapshot of every backend")
     status.add_argument("--json", action="store_true", help="print JSON (the only format for now)")
+    status.add_argument("--deadline", type=float, default=15.0, metavar="SECONDS",
+                        help="overall time for every backend to answer; later ones count as down (default 15)")
 
     sub.add_parser("backends", parents=[parent], help="list installed backend kinds")
 
@@ -77,7 +79,7 @@ def _dispatch(args, config_path: str | None) -> int:
         if args.verb == "validate":
             return cmd_validate(config_path)
         if args.verb == "status":
-            return cmd_status(config_path)
+            return cmd_status(config_path, args.deadline)
         if args.verb == "backends":
             return cmd_backends()
         if args.verb == "lab":
@@ -139,7 +141,7 @@ def cmd_validate(config_path: str | None) -> int:
     return EXIT_OK
 
 
-def cmd_status(config_path: str | None) -> int:
+def cmd_status(config_path: str | None, deadline: float | None = None) -> int:
     from servedeck.backends.fleet import Fleet
     from servedeck.status import snapshot_document, write_json
 
@@ -148,7 +150,7 @@ def cmd_status(config_path: str | None) -> int:
         return EXIT_CONFIG
     fleet = Fleet.from_config(loaded)
     try:
-        snapshots = fleet.poll_all()
+        snapshots = fleet.poll_all(deadline=deadline)  # concurrently, within one deadline
     finally:
         fleet.close()
     document = snapshot_document(snapshots)

@@ -12,7 +12,9 @@ from typing import Any, Iterable
 
 from textual.binding import Binding
 from textual.message import Message
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets._data_table import ColumnKey, RowKey, default_cell_formatter
 
 from servedeck.backends.base import Action, PaneSpec
 from servedeck.widgets.cells import render_cell
@@ -44,6 +46,7 @@ class ResourceTable(DataTable):
         self._own: dict[str, list] = {}  # key -> cells as the row draws them (before grouping)
         self._all: list[tuple[str, Any]] = []
         self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
+        self._dirty_rows: set[int] = set()  # row indexes changed since the last repaint
 
     def on_mount(self) -> None:
         for col in self.spec.columns:
@@ -138,8 +141,40 @@ class ResourceTable(DataTable):
         for col, before, after in zip(self.spec.columns, old, cells):
             if str(before) != str(after) or getattr(before, "spans", None) != getattr(after, "spans", None) \
                     or getattr(before, "style", None) != getattr(after, "style", None):
-                # Re-measuring a column is O(rows): only for columns without a fixed width.
-                self.update_cell(key, col.key, after, update_width=col.width is None)
+                self._set_cell(key, col, before, after)
+
+    def _set_cell(self, key: str, col, before: Any, after: Any) -> None:
+        """Change one cell and repaint only its row. `DataTable.update_cell` repaints the
+        whole table (and re-measures the column), which made every ticking age and every
+        ping's latency redraw every visible line. The column is re-measured only when
+        the cell's width changed and the column has no fixed width."""
+        if col.width is None and self._cell_width(before) != self._cell_width(after):
+            self.update_cell(key, col.key, after, update_width=True)  # the column may widen or narrow
+            return
+        row_key, column_key = RowKey(key), ColumnKey(col.key)
+        self._data[row_key][column_key] = after
+        self._update_count += 1  # DataTable's render caches are keyed on it
+        index = self._row_locations.get(row_key)
+        if index is not None:
+            self._dirty_rows.add(index)
+            if len(self._dirty_rows) == 1:
+                self.call_later(self._repaint_dirty)  # once, after this round of changes
+
+    def _repaint_dirty(self) -> None:
+        """Repaint the changed rows that are on screen (rows are one line high); rows
+        off screen are drawn fresh when scrolled to."""
+        dirty, self._dirty_rows = self._dirty_rows, set()
+        top = self.scroll_offset.y
+        on_screen = [i for i in dirty if top <= i < top + self.size.height]
+        if len(on_screen) > self.size.height // 2:
+            self.refresh()
+            return
+        for index in on_screen:
+            if index < self.row_count:
+                self.refresh_row(index)
+
+    def _cell_width(self, value: Any) -> int:
+        return measure(self.app.console, default_cell_formatter(value), 1)
 
     def refresh_relative(self) -> None:
         """Re-render the columns that show ages (`*_at`): they change with the clock alone."""

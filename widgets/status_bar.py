@@ -46,9 +46,15 @@ def render_states(
 
 
 class BackendStatusBar(Static):
-    """Re-rendered whenever a snapshot arrives or the mode changes."""
+    """Re-rendered whenever a snapshot arrives or the mode changes; redrawn only when
+    what it says changed (the 1 s tick mostly changes nothing)."""
 
     DEFAULT_CSS = ""
+    _shown: tuple | None = None
 
     def show(self, snapshots: Mapping[str, Snapshot], *, paused: bool, readonly: bool, now: float) -> None:
-        self.update(render_states(snapshots, paused=paused, readonly=readonly, now=now))
+        text = render_states(snapshots, paused=paused, readonly=readonly, now=now)
+        key = (text.plain, tuple(text.spans))
+        if key != self._shown:
+            self._shown = key
+            self.update(text)

@@ -16,10 +16,9 @@ import time
 from datetime import datetime
 from typing import Any, Mapping
 
-import docker
-import docker.errors
 from pydantic import Field
 
+from servedeck.backends.lazy import lazy
 from servedeck.backends.base import (
     Action,
     ActionResult,
@@ -38,6 +37,7 @@ from servedeck.backends.docker.events import EventWatcher
 from servedeck.backends.docker.stats import StatsSampler, Usage
 from servedeck.backends.rows import ContainerRow
 
+docker = lazy("docker", "errors")  # the SDK loads in the first poll, not before the first frame
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _STOP_TIMEOUT_S = 10
 SHELL_COMMAND = "command -v bash >/dev/null && exec bash || exec sh"
@@ -166,7 +166,7 @@ class DockerBackend(Backend):
             return {}
         ids = [str(s.get("Id", "")) for s in running]
         if self.wake is None:
-            self._usage = self._stats.sample(self._fetch_stats, ids)
+            self._usage = self._stats.sample_quick(self._fetch_stats, ids)
             return self._usage
         if self._sampling is None or not self._sampling.is_alive():
             self._sampling = threading.Thread(target=self._sample_round, args=(ids,), daemon=True,

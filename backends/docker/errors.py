@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import docker.errors
-import requests.exceptions
-
 from servedeck.backends.base import BackendError
+from servedeck.backends.lazy import lazy
+
+docker = lazy("docker", "errors")
+requests = lazy("requests", "exceptions")
 
 
 def translate(exc: BaseException, url: str, timeout: float) -> BackendError:

@@ -11,7 +11,9 @@ import logging
 import threading
 from typing import Callable
 
-import docker
+from servedeck.backends.lazy import lazy
+
+docker = lazy("docker")
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,10 @@ class EventWatcher:
                 client = docker.APIClient(base_url=self.url, timeout=None)
                 with self._lock:
                     self._client = client
-                    self._stream = client.events(decode=True, filters={"type": "container"})
+                    # Filtered by the Engine: a shared host's exec/attach traffic (health
+                    # checks, `docker exec`) never wakes this thread.
+                    self._stream = client.events(decode=True, filters={"type": "container",
+                                                                       "event": sorted(INTERESTING)})
                     stream = self._stream
                 if self._stop.is_set():
                     break

@@ -13,13 +13,13 @@ import threading
 import time
 from typing import Iterator
 
-import docker
-import docker.errors
-
 from servedeck.backends.docker.errors import chain_text
 from servedeck.backends.docker.logstream import LogStream
 from servedeck.backends.logs.files import LineSplitter
+from servedeck.backends.lazy import lazy
 from servedeck.backends.logs.source import LogEvent, LogSource
+
+docker = lazy("docker", "errors")
 
 _minute_cache: dict[str, float] = {}
 

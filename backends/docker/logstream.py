@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-import docker
-from docker.types.daemon import CancellableStream
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import docker
 
 BLOCK = 256 * 1024
 
@@ -31,6 +33,8 @@ class LogStream:
         self._response = api._get(api._url("/containers/{0}/logs", cid), params=params, stream=True)
         api._raise_for_status(self._response)
         api._disable_socket_timeout(api._get_raw_response_socket(self._response))
+        from docker.types.daemon import CancellableStream  # the SDK is loaded by now: `api` is its client
+
         self._cancel = CancellableStream(iter(()), self._response)
         self._tty = tty
         fp = getattr(getattr(self._response.raw, "_fp", None), "fp", None)

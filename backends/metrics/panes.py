@@ -19,7 +19,7 @@ from servedeck.backends.metrics.build import GpuStyle
 class Threshold(BaseModel):
     """A value at or above `warn` is drawn in the warning colour, at or above `crit` in the critical one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     warn: float | None = Field(default=None, description="Warning level (none: never warns).")
     crit: float | None = Field(default=None, description="Critical level (none: never critical).")
 
@@ -27,7 +27,7 @@ class Threshold(BaseModel):
 class GaugeColors(BaseModel):
     """Colours (Rich colour names or #rrggbb) of gauges at each level."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     ok: str = "green"
     warn: str = "yellow"
     crit: str = "red"

@@ -14,10 +14,7 @@ import time
 from datetime import datetime
 from typing import Any, Mapping
 
-import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from pydantic import Field
-from urllib3.util.retry import Retry
 
 from servedeck.backends.base import (
     ActionResult,
@@ -30,8 +27,13 @@ from servedeck.backends.base import (
     Rows,
 )
 from servedeck.backends.metrics.panes import GAUGE_KEYS, GAUGE_PANES, PLOT_ACTIONS, PLOT_PANE, GaugeSettings
-from servedeck.backends.metrics.queries import CountingSession, PromGauges
+from servedeck.backends.lazy import lazy
+from servedeck.backends.metrics.queries import PromGauges
 from servedeck.backends.rows import TargetRow
+
+# The SDKs load in the first poll (a worker thread), not before the first frame.
+requests = lazy("requests", "exceptions")
+prometheus_api_client = lazy("prometheus_api_client")
 
 _MAX_NAMED = 3  # how many down targets a message names before "and N more"
 
@@ -75,16 +77,27 @@ class PrometheusBackend(Backend):
 
     def __init__(self, settings: PrometheusSettings, context: BackendContext | None = None):
         super().__init__(settings, context)
-        self._prom: PrometheusConnect | None = None
-        self.session = CountingSession()  # its `sent` counts HTTP requests (benchmark, tests)
+        self._prom = None
+        self._session = None
         self.gauges = PromGauges(settings, self._query, self._query_range, self.interval, settings.rate_window)
 
     @property
-    def prom(self) -> PrometheusConnect:
+    def session(self):
+        """The requests session; its `sent` counts HTTP requests (benchmark, tests)."""
+        if self._session is None:
+            from servedeck.backends.metrics.session import CountingSession
+
+            self._session = CountingSession()
+        return self._session
+
+    @property
+    def prom(self):
         """The client (later issues run PromQL through it too)."""
         if self._prom is None:
+            from urllib3.util.retry import Retry
+
             self.session.verify = True
-            self._prom = PrometheusConnect(
+            self._prom = prometheus_api_client.PrometheusConnect(
                 url=self.settings.url.rstrip("/"),
                 session=self.session,
                 headers=dict(self.settings.headers or {}),
@@ -173,7 +186,7 @@ class PrometheusBackend(Backend):
         except requests.exceptions.RequestException as exc:
             raise BackendError(f"Prometheus request to {url} failed: {type(exc).__name__}",
                                hint="check backends.prometheus[].url") from None
-        except PrometheusApiClientException as exc:
+        except prometheus_api_client.PrometheusApiClientException as exc:
             status = str(exc).split("(")[0].strip()
             hint = "check headers (authorization)" if " 401" in status or " 403" in status else "check the url points at Prometheus"
             raise BackendError(f"Prometheus at {url} answered {status}", hint=hint, reachable=True) from None

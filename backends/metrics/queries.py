@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping
 
-import requests
-
 from servedeck.backends.metrics.build import (
     HISTOGRAMS, NODE_GAUGES, ROUTER_GAUGES, ROUTER_REQUESTS, SERVING_GAUGES, GPU_FIELDS, Sample,
     build_gpus, build_nodes, build_routers, build_serving, gpu_id, serving_by_host, tie_to_serving,
@@ -20,19 +18,6 @@ from servedeck.backends.metrics.build import (
 from servedeck.backends.metrics.history import PaneMemory
 from servedeck.backends.metrics.model import GpuRow, sort_gpus
 from servedeck.backends.metrics.panes import PlotRequest, PlotSeries, GaugeSettings, row_title
-
-
-class CountingSession(requests.Session):
-    """A requests session that counts the HTTP requests it sends (for the benchmark and
-    the test that the count per refresh does not grow with the fleet)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent = 0
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self.sent += 1
-        return super().request(*args, **kwargs)
 
 
 def _names(names) -> str:

@@ -8,9 +8,10 @@ replies to add/remove. Some proxies return a bare list of urls or worker objects
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from servedeck import bounded
 

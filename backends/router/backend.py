@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any, Literal, Mapping
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from servedeck import bounded
@@ -36,6 +35,9 @@ from servedeck.backends.router import api as router_api
 from servedeck.backends.router.drain import DrainError, drain_and_show, plan_for, refresh_board
 from servedeck.backends.rows import WorkerRow
 from servedeck.backends.router.match import board_for, host_port, match_worker
+from servedeck.backends.lazy import lazy
+
+httpx = lazy("httpx")  # loaded by the first request, in a worker thread
 
 
 _SICK_HINT = "the router says it is unhealthy: see its log"
@@ -44,7 +46,7 @@ _SICK_HINT = "the router says it is unhealthy: see its log"
 class RouterEndpoints(BaseModel):
     """Path overrides; unset ones follow the detected API generation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     list: str | None = Field(default=None, description="Path listing workers, e.g. /workers/list.")
     add: str | None = Field(default=None, description="Path adding a worker (POST, ?url= or {url}).")

@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 import re
 import time
+from functools import lru_cache
 from typing import Any, Iterable
+
+import orjson
 
 from servedeck import bounded
 from servedeck.backends.rows import JobRow
@@ -34,6 +37,8 @@ class SqueueParseError(ValueError):
 
 def number(value: Any) -> int | None:
     """An integer field of any generation; None when unset, infinite or a sentinel."""
+    if type(value) is int:  # the common case first: this runs for every field of every job
+        return None if value in _SENTINELS or value < 0 else value
     if isinstance(value, dict):
         if not value.get("set", True) or value.get("infinite", False):
             return None
@@ -62,18 +67,29 @@ def gpus(*fields: Any) -> int | None:
             field = ",".join(str(x) for x in field)
         if not field or not isinstance(field, str):
             continue
-        counts = [int(m) for m in _GPU_COUNT.findall(field)]
-        if counts:
-            return max(counts)  # "gres/gpu=2,gres/gpu:a100=2" names the same gpus twice
+        count = _gpu_count(field)
+        if count is not None:
+            return count
     return None
+
+
+@lru_cache(maxsize=4096)
+def _gpu_count(field: str) -> int | None:
+    """Cached: a fleet's jobs share a handful of tres strings."""
+    counts = [int(m) for m in _GPU_COUNT.findall(field)]
+    return max(counts) if counts else None  # "gres/gpu=2,gres/gpu:a100=2" names the same gpus twice
 
 
 def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRow, ...]:
     """Rows from `squeue --json` output of any supported generation."""
     try:
-        doc = bounded.loads_json(text, what="squeue --json output", max_bytes=MAX_SQUEUE_BYTES)
+        bounded.check_size(len(text), MAX_SQUEUE_BYTES, "squeue --json output")
+        doc = orjson.loads(text)  # 3-4x json.loads on squeue's large documents; refuses NaN/Infinity
+        bounded.check_depth(doc, bounded.MAX_DEPTH, "squeue --json output")
     except bounded.InputRejected as exc:
         raise SqueueParseError(str(exc)) from None
+    except orjson.JSONDecodeError as exc:
+        raise SqueueParseError(f"squeue --json printed invalid JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
         raise SqueueParseError("squeue --json printed no jobs list")
     now = time.time() if now is None else now
@@ -201,6 +217,7 @@ _COMMENT_PORT = re.compile(r"(?:^|[\s,;])port=(\d{1,5})\b")
 _COMMAND_PORT = re.compile(r"--port[= ](\d{1,5})\b")
 
 
+@lru_cache(maxsize=4096)
 def job_port(comment: str, command: str) -> int | None:
     """The port a job serves on: `port=N` in its comment (what the lab and sbatch
     templates set), else `--port N` in its command line; None when neither says."""

@@ -17,11 +17,12 @@ import os
 import time
 from typing import Callable
 
-import httpx
-
 from servedeck.backends.slurm import parse as slurm_parse
 from servedeck.backends.base import BackendError
 from servedeck.backends.rows import JobRow
+from servedeck.backends.lazy import lazy
+
+httpx = lazy("httpx")  # loaded by the first request, in a worker thread
 
 TOKEN_LIFESPAN_S = 3600
 

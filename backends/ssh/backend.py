@@ -35,7 +35,7 @@ _HOST_PORT = re.compile(r"^(?P<host>\[[^\]]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 class TunnelConfig(BaseModel):
     """One forward, as written in the config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(description="Name shown in the pane and used by `servedeck tunnel open NAME`.")
     ssh: str = Field(description="The ssh host (from the ssh: section) the tunnel runs over.")

@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import paramiko
-
 from servedeck.backends.base import BackendError
+from servedeck.backends.lazy import lazy
 from servedeck.backends.rows import TunnelRow
+
+paramiko = lazy("paramiko", "common")  # loaded when a tunnel first opens, in its thread
 
 _CHUNK = 65536
 _WATCH_S = 0.5

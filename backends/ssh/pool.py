@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-import paramiko
-
 from servedeck.backends.base import BackendError
+from servedeck.backends.lazy import lazy
 from servedeck.config.model import SSHHost
+
+paramiko = lazy("paramiko")  # loaded by the first connection, in a worker thread
 
 _READ_CHUNK = 65536
 
@@ -34,40 +35,6 @@ class CommandResult:
     rc: int
     stdout: str
     stderr: str
-
-
-class UnknownHostKey(paramiko.SSHException):
-    """The server offered a key that no known_hosts file lists."""
-
-    def __init__(self, host: str, key: paramiko.PKey):
-        self.host = host
-        self.key_type = key.get_name()
-        self.fingerprint = key.fingerprint  # "SHA256:..." as ssh prints it
-        super().__init__(f"unknown host key {self.key_type} {self.fingerprint} for {host}")
-
-
-class _RejectUnknown(paramiko.MissingHostKeyPolicy):
-    """The default: an unknown host key is an error that says how to accept it."""
-
-    def missing_host_key(self, client, hostname, key):
-        raise UnknownHostKey(hostname, key)
-
-
-class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """Opt-in trust on first use: accept a never-seen key and record it (a changed key is
-    still refused, by paramiko, before any policy is asked)."""
-
-    def __init__(self, record_to: str | None):
-        self.record_to = record_to
-
-    def missing_host_key(self, client, hostname, key):
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.record_to:
-            directory = os.path.dirname(self.record_to)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
-            with open(self.record_to, "a", encoding="utf-8") as fh:
-                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
 def describe(name: str, host: SSHHost) -> str:
@@ -175,6 +142,8 @@ class SSHPool:
             client.close()
 
     def _connect(self, name: str, host: SSHHost) -> paramiko.SSHClient:
+        from servedeck.backends.ssh import hostkeys
+
         client = paramiko.SSHClient()
         try:
             client.load_system_host_keys()
@@ -193,9 +162,9 @@ class SSHPool:
                 ) from None
         if host.accept_new_host_key:
             record = host.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
-            client.set_missing_host_key_policy(_AcceptNew(record))
+            client.set_missing_host_key_policy(hostkeys.AcceptNew(record))
         else:
-            client.set_missing_host_key_policy(_RejectUnknown())
+            client.set_missing_host_key_policy(hostkeys.RejectUnknown())
         sock = self._jump_channel(name, host) if host.proxy_jump else None
         try:
             client.connect(
@@ -361,6 +330,8 @@ def _translate(name: str, host: SSHHost, exc: BaseException) -> BackendError:
     where = describe(name, host)
     if isinstance(exc, BackendError):
         return exc
+    from servedeck.backends.ssh.hostkeys import UnknownHostKey
+
     if isinstance(exc, UnknownHostKey):
         file_hint = host.known_hosts or "~/.ssh/known_hosts"
         return BackendError(

@@ -31,6 +31,9 @@ class LabPorts:
     compose_pylet_head: int = 18100  # the Compose stack's Pylet head (instances: worker port +1..+100)
     compose_pylet_worker: int = 18199
     compose_sllm_head: int = 18343
+    pylet_head: int = 8000  # Pylet's default head port
+    pylet_worker: int = 15599  # Pylet's default worker port (instances on the ports after it)
+    sllm_head: int = 8343  # the sllm head's port
 
     def shifted(self, offset: int) -> "LabPorts":
         """The same layout moved by `offset`, so several labs can run side by side."""

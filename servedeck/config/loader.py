@@ -99,6 +99,8 @@ def load_text(text: str, source: str) -> LoadedConfig:
         problems.extend(index.problems_from(exc, ()))
     if "orchestrator" in data or "deployments" in data:
         _validate_orchestration(data, index, problems)
+    if "tuner" in data:
+        _validate_tuner(data, index, problems)
     raw_backends = data.get("backends")
     targets = list(_validate_targets(raw_backends, index, problems)) if isinstance(raw_backends, dict) else []
     if config is not None:
@@ -117,6 +119,16 @@ def _validate_orchestration(data: dict, index: NodeIndex, problems: list[Problem
         SGOrchConfig.model_validate(section)
     except ValidationError as exc:
         problems.extend(index.problems_from(exc, ()))
+
+
+def _validate_tuner(data: dict, index: NodeIndex, problems: list[Problem]) -> None:
+    """`tuner:` in servedeck's file follows the autotuner's settings schema."""
+    from servedeck.tuner.settings import TunerSettings
+
+    try:
+        TunerSettings.model_validate(data["tuner"] or {})
+    except ValidationError as exc:
+        problems.extend(index.problems_from(exc, ("tuner",)))
 
 
 def _validate_targets(backends: dict, index: NodeIndex, problems: list[Problem]) -> Iterable[Target]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SSHHost(Section):
@@ -59,6 +59,9 @@ class ServedeckConfig(Section):
     )
     deployments: list[dict[str, Any]] | None = Field(
         default=None, description="Orchestrated deployments (checked against the orchestrator's schema)."
+    )
+    tuner: dict[str, Any] | None = Field(
+        default=None, description="`servedeck tune` settings (checked against its own schema)."
     )
     backends: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="Backend targets by kind (docker, prometheus, slurm, router...)."

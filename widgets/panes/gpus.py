@@ -13,7 +13,6 @@ from servedeck.text import safe
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.resource_table import ResourceTable
 from servedeck.widgets.gauges import bar, level_color, number, sparkline
-from servedeck.widgets.plot_screen import open_plot
 from servedeck.widgets.resource_table import table_class_for
 
 
@@ -84,5 +83,12 @@ def make_gpu_table(spec, actions, **kwargs) -> GpuTable:
 PANE_BODIES = {"gpus": make_gpu_table}
 
 # The plot action of every gauge pane (gpus, nodes, serving, routers) answers with a
+def open_plot(app, request: PlotRequest) -> None:
+    """textual-plotext (and plotext) load on the first plot, not at start."""
+    from servedeck.widgets.plot_screen import open_plot as show
+
+    show(app, request)
+
+
 # PlotRequest: registered once, here.
 FOLLOW_UPS = {PlotRequest: open_plot}

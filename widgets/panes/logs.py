@@ -75,20 +75,23 @@ class LogPane(Vertical, can_focus=True):
         self.feed: LogFeed | None = None
         self.status = "no source: press o, or l on a container"
         self.ingested = 0
+        # Made here, not in compose: the app mounts this pane when it is first shown, and
+        # a source opened in the same breath needs its view at once.
+        self._view = LogView(self.capacity, id="log-view")
+        self._drain_timer = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-info")
-        yield LogView(self.capacity, id="log-view")
+        yield self._view
         prompt = LogPrompt(id="log-prompt")
         prompt.display = False
         yield prompt
 
     @property
     def view(self) -> LogView:
-        return self.query_one(LogView)
+        return self._view
 
     def on_mount(self) -> None:
-        self.set_interval(DRAIN_INTERVAL_S, self._drain, name="log drain")
         self._render_info()
 
     # -- the ResourceTable surface the app uses ---------------------------------------
@@ -129,6 +132,8 @@ class LogPane(Vertical, can_focus=True):
         self.ingested = 0
         self.status = "connecting…"
         feed = self.feed = LogFeed(min(self.capacity, 5000))
+        # Drained only while a source is open: an idle cockpit has no 20 Hz timer.
+        self._drain_timer = self.set_interval(DRAIN_INTERVAL_S, self._drain, name="log drain")
 
         def read() -> None:
             try:
@@ -149,6 +154,9 @@ class LogPane(Vertical, can_focus=True):
         if self.feed is not None:
             self.feed.close()
             self.feed = None
+        timer, self._drain_timer = self._drain_timer, None
+        if timer is not None:
+            timer.stop()
 
     def on_unmount(self) -> None:
         self.close_source()

@@ -1,0 +1,1 @@
+"""The autotuner in the cockpit: the Experiments pane (attaches to a running tuner)."""
