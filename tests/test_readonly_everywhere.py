@@ -36,6 +36,15 @@ READS = {
     ("workers",): "lists router workers",
     ("compose", "ps"): "lists projects",
     ("compose", "logs"): "reads logs",
+    ("pylet", "workers"): "lists Pylet workers",
+    ("pylet", "instances"): "lists Pylet instances",
+    ("pylet", "logs"): "reads an instance's log",
+    ("sllm", "status"): "polls the sllm head",
+    ("sllm", "chat"): "sends one chat completion (uses a model, changes no deployment)",
+    ("tune", "validate"): "checks a task file",
+    ("tune", "plan"): "prints the experiments a run would start",
+    ("tune", "status"): "reads the tuner's state",
+    ("tune", "results"): "reads a results file",
 }
 # verbs that honour read-only by running without changing anything, tested where they live
 HONOURED_ELSEWHERE = {
