@@ -7,6 +7,7 @@ routes keys to actions. Everything else lives in its own module.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Callable
 from importlib.resources import files
@@ -35,6 +36,7 @@ from servedeck.widgets.resource_table import ResourceTable, table_class_for
 from servedeck.widgets.status_bar import BackendStatusBar
 
 STYLES = files("servedeck.styles") / "servedeck.tcss"
+CLOSE_GRACE_S = 1.0  # how long quitting waits for backends to close their connections
 
 
 class PaneView(Vertical):
@@ -460,4 +462,8 @@ class ServedeckApp(RowActions, App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
-        self.fleet.close()
+        # Closing may block on a backend that hangs (a dead SSH peer): give it a moment in
+        # a daemon thread, then leave; quitting never waits for a backend.
+        closing = threading.Thread(target=self.fleet.close, name="close backends", daemon=True)
+        closing.start()
+        closing.join(CLOSE_GRACE_S)

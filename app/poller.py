@@ -10,6 +10,9 @@ backends at once and puts them back on their own rate.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Callable
 
 from textual.app import App
@@ -18,7 +21,8 @@ from textual.timer import Timer
 from servedeck.backends.base import Snapshot
 from servedeck.backends.runner import BackendRunner
 
-
+log = logging.getLogger(__name__)
+MIN_GAP = 0.25  # a poll slower than its interval is followed after a quarter interval's rest
 PING_SLOWDOWN = 3.0
 PING_MAX_S = 30.0
 
@@ -37,6 +41,7 @@ class PollScheduler:
         self._on_snapshot = on_snapshot
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
+        self._started: dict[str, float] = {}  # when each backend's last poll began
         self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
 
@@ -69,6 +74,7 @@ class PollScheduler:
         runner = self.runners[name]
         wanted = self.wanted(runner)
         self._in_flight.add(name)
+        self._started[name] = time.monotonic()
         if wanted:
             self._pinged.discard(name)
         else:
@@ -76,9 +82,18 @@ class PollScheduler:
 
         def work() -> None:
             snapshot = runner.poll_once(wanted)
-            self.app.call_from_thread(self._done, name, snapshot)
+            if not self.app.is_running:
+                return  # the app quit while this poll ran: nobody to tell
+            try:
+                self.app.call_from_thread(self._done, name, snapshot)
+            except Exception:  # the app quit while this poll ran (nobody to tell), or a bug
+                if self.app.is_running:
+                    log.exception("showing a poll of %s failed", name)
 
-        self.app.run_worker(work, thread=True, group=f"poll:{name}", exit_on_error=False, name=f"poll {name}")
+        # A daemon thread of our own, not a Textual thread worker: those run in the event
+        # loop's executor, which is joined when the app exits, so a poll hung in a
+        # blocking SDK would hold `q` for as long as it hangs.
+        threading.Thread(target=work, name=f"poll {name}", daemon=True).start()
 
     def _done(self, name: str, snapshot: Snapshot | None) -> None:
         self._in_flight.discard(name)
@@ -88,7 +103,11 @@ class PollScheduler:
             interval = self.runners[name].backend.interval
             if name in self._pinged:  # nothing of it is on screen but its state
                 interval = max(interval, min(interval * PING_SLOWDOWN, PING_MAX_S))
-            self._timers[name] = self.app.set_timer(interval, lambda: self.poll(name), name=f"poll {name}")
+            # The next poll is due one interval after this one started, so a backend is
+            # refreshed every `interval` however long its poll takes (but never back to back).
+            took = time.monotonic() - self._started.get(name, time.monotonic())
+            delay = max(interval - took, interval * MIN_GAP)
+            self._timers[name] = self.app.set_timer(delay, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
         """A pane became visible: fetch its data now rather than at the next tick."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Mapping
 
 from servedeck.text import safe
@@ -25,6 +26,7 @@ from servedeck.backends.base import (
     Snapshot,
     find_action,
 )
+from servedeck.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,10 @@ class BackendRunner:
     def _set(self, health: Health, message: str, hint: str, started: float) -> None:
         latency = round((time.perf_counter() - started) * 1000, 1)
         since = self._state.since if health == self._state.health else self._clock()
-        # Messages quote what services answered: one clean line each, whatever they sent.
-        self._state = BackendState(health, safe(message, 1000), since=since, latency_ms=latency, hint=safe(hint, 300))
+        # Messages quote what services answered: one clean line each, whatever they sent;
+        # error bodies may echo a token the request carried (masked before any cut).
+        self._state = BackendState(health, safe(redact(message), 1000), since=since, latency_ms=latency,
+                                   hint=safe(redact(hint), 300))
 
     def perform(self, action_id: str, row, *, readonly: bool, value: str | None = None) -> ActionResult:
         """Blocking. Run an action, refusing mutating ones in read-only mode."""
@@ -98,13 +102,15 @@ class BackendRunner:
             return ActionResult(False, f"refused: {action.title.lower()} changes state (read-only mode)")
         try:
             if value is None:
-                return self.backend.perform(action_id, row)
-            return self.backend.perform(action_id, row, value)
+                result = self.backend.perform(action_id, row)
+            else:
+                result = self.backend.perform(action_id, row, value)
         except BackendError as exc:
-            return ActionResult(False, exc.message)
+            result = ActionResult(False, exc.message)
         except Exception as exc:
             log.exception("action %s on %s failed", action_id, self.backend.name)
-            return ActionResult(False, f"unexpected error: {type(exc).__name__}: {exc}")
+            result = ActionResult(False, f"unexpected error: {type(exc).__name__}: {exc}")
+        return replace(result, message=redact(result.message))
 
     def close(self) -> None:
         try:

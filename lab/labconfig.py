@@ -25,7 +25,8 @@ def render(info: LabInfo) -> str:
     if info.docker_url:
         backends["docker"] = [{"name": "lab-docker", "url": info.docker_url}]
     if info.prometheus_url:
-        backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url}]
+        # the lab scrapes every second: a 15 s window gives rates soon after a restart
+        backends["prometheus"] = [{"name": "lab-prometheus", "url": info.prometheus_url, "rate_window": "15s"}]
     if info.router_url:
         backends["router"] = [{"name": "lab-router", "url": info.router_url}]
     pylet, sllm = info.service("pylet-head"), info.service("sllm-head")

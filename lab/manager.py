@@ -64,11 +64,14 @@ def check_ports(ports: LabPorts, workers: int, full: bool = True) -> None:
 
 
 def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPorts | None = None,
-       log: Log = print, timeout: float = 30.0, services: str = "all") -> LabInfo:
+       log: Log = print, timeout: float = 30.0, services: str = "all", own_docker: bool = False,
+       helper: bool = True) -> LabInfo:
     """Starts the lab in `dir`, waits until every service answers, writes servedeck.yaml.
 
     `services="fleet"` starts only the workers, the router and the DCGM stand-in;
     `services="sllm"` only Pylet and the sllm head stand-in.
+    `own_docker` runs a dockerd of the lab's own instead of reusing one; `helper=False`
+    skips the helper container (and the Compose stack and Dynamo checkout beside it).
     """
     dir = Path(dir).absolute()
     if workers < 1 or gpus < 1:
@@ -92,7 +95,8 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
     dir.mkdir(parents=True, exist_ok=True)
     info = LabInfo(dir=dir)
     info.save()
-    ctx = Context(dir=dir, ports=ports, info=info, log=log, workers=workers, gpus=gpus, timeout=timeout)
+    ctx = Context(dir=dir, ports=ports, info=info, log=log, workers=workers, gpus=gpus, timeout=timeout,
+                  own_docker=own_docker)
     try:
         waiters: list[Waiter | None] = [start_docker(ctx)] if full else []
         if services == "sllm":
@@ -106,7 +110,7 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
         for wait in waiters:
             if wait is not None:
                 wait()
-        if full:
+        if full and helper:
             start_helper(ctx)  # needs the Docker Engine answering: after the waiters
             start_stack(ctx)
             prepare_dynamo(ctx)
@@ -177,6 +181,45 @@ def _unmount_below(dir: Path, log: Log) -> None:
     for point in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
         if subprocess.run(["umount", "-l", point], capture_output=True).returncode != 0:
             log(f"could not unmount {point}")
+
+
+def stop_service(info: LabInfo, name: str) -> None:
+    """Stops one process the lab started (the fault tests kill services one at a time)."""
+    rec = _owned(info, name)
+    if rec.pid and rec.start_time is not None and not stop(rec.pid, rec.start_time):
+        raise LabError(f"{name} (pid {rec.pid}) would not stop")
+    rec.running = False
+    info.save()
+
+
+def restart_service(info: LabInfo, name: str) -> None:
+    """Starts a stopped lab service again, exactly as `up` started it (same argv, port,
+    log). A worker that ran as a SLURM job comes back as a plain process."""
+    from servedeck.lab.procs import is_ours, spawn
+
+    rec = _owned(info, name)
+    if is_ours(rec.pid, rec.start_time):
+        raise LabError(f"{name} is still running (pid {rec.pid})")
+    if not rec.argv:
+        raise LabError(f"{name}: the lab did not record how it was started")
+    if rec.port:
+        busy = wait_free([rec.port])
+        if busy:
+            raise LabError(f"{name}: port {rec.port} is still taken")
+    log_path = Path(rec.log) if rec.log else info.dir / "logs" / f"{name}.log"
+    try:
+        rec.pid, rec.start_time = spawn(rec.argv, log_path, cwd=info.dir, env=rec.env)
+    except OSError as exc:
+        raise LabError(f"{name}: cannot start {rec.argv[0]}: {exc.strerror or exc}") from None
+    rec.running = True
+    info.save()
+
+
+def _owned(info: LabInfo, name: str):
+    rec = info.service(name)
+    if rec is None or rec.reused:
+        raise LabError(f"{name} is not a service this lab started")
+    return rec
 
 
 def status(dir: Path = DEFAULT_DIR) -> LabInfo:

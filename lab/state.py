@@ -29,6 +29,8 @@ class ServiceRecord:
     log: str | None = None
     reused: bool = False  # started by someone else: never stopped by `lab down`
     running: bool = False  # filled in by `status`
+    argv: list[str] | None = None  # how it was started, so `restart` can start it again
+    env: dict[str, str] | None = None
 
     def refresh(self) -> None:
         self.running = True if self.reused else is_ours(self.pid, self.start_time)

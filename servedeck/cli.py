@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from servedeck import __version__
-
-EXIT_OK, EXIT_INVALID, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+from servedeck.verbs.common import (EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE,
+                                    EXIT_FAILED as EXIT_INVALID)
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -62,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
     config_path = getattr(args, "config", None)
+    from servedeck import secrets
+
+    secrets.register_environment()
+    streams = sys.stdout, sys.stderr
+    if args.verb is not None:  # verbs print; the cockpit draws through Textual (redacted there)
+        sys.stdout, sys.stderr = secrets.RedactingStream(sys.stdout), secrets.RedactingStream(sys.stderr)
+    try:
+        return _dispatch(args, config_path)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _dispatch(args, config_path: str | None) -> int:
     try:
         if args.verb == "validate":
             return cmd_validate(config_path)
@@ -142,8 +155,16 @@ def cmd_status(config_path: str | None, deadline: float | None = None) -> int:
         fleet.close()
     document = snapshot_document(snapshots)
     write_json(document, sys.stdout)
-    reachable = all(b["state"] != "down" for b in document["backends"])
-    return EXIT_OK if reachable else EXIT_UNREACHABLE
+    return status_exit_code(b["state"] for b in document["backends"])
+
+
+def status_exit_code(states) -> int:
+    """0 all ok; EXIT_UNREACHABLE when any backend is down; else EXIT_DEGRADED when any
+    is degraded (or was never polled)."""
+    states = set(states)
+    if "down" in states:
+        return EXIT_UNREACHABLE
+    return EXIT_OK if states <= {"ok"} else EXIT_DEGRADED
 
 
 def cmd_backends() -> int:
@@ -160,6 +181,9 @@ def cmd_lab(args) -> int:
     from servedeck.lab.manager import LabError, down, status, up
 
     lab_dir = Path(args.dir)
+    if args.readonly and args.action != "status":
+        print(f"servedeck lab {args.action}: refused: read-only mode", file=sys.stderr)
+        return EXIT_REFUSED
     try:
         if args.action == "up":
             info = up(lab_dir, workers=args.workers, gpus=args.gpus, log=print)

@@ -45,7 +45,7 @@ def test_validate_never_prints_env_values(tmp_path):
     assert f"{cfg}:4:5" in result.stdout
 
 
-def test_status_json_reports_unreachable_backends_and_exits_3(tmp_path):
+def test_status_json_reports_unreachable_backends_and_exits_4(tmp_path):
     cfg = tmp_path / "down.yaml"
     cfg.write_text(
         "backends:\n"
@@ -54,7 +54,7 @@ def test_status_json_reports_unreachable_backends_and_exits_3(tmp_path):
         "  docker:\n    - name: d\n      url: unix:///nonexistent/docker.sock\n"
     )
     result = servedeck("status", "--json", "--config", str(cfg))
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == 4, result.stderr  # EXIT_UNREACHABLE
     doc = json.loads(result.stdout)
     by_name = {b["name"]: b for b in doc["backends"]}
     assert set(by_name) == {"r", "p", "d"}

@@ -31,7 +31,7 @@ def test_status_json_reports_the_lab(lab):
         if {"prometheus", "node", "dcgm", "router"} <= {t["job"] for t in doc.get("targets", []) if t["health"] == "up"}:
             break
         time.sleep(1)
-    assert code == 0, doc["backends"]
+    assert code in (0, 5), doc["backends"]  # 5: degraded (see below), never 4 (down)
     assert {"docker", "prometheus", "router", "slurm"} <= {b["kind"] for b in doc["backends"]}
     # Other tests drain workers of this shared lab: degraded is possible, down is not.
     states = {b["name"]: (b["state"], b["error"]) for b in doc["backends"]}

@@ -52,11 +52,11 @@ def test_thirdparty_backend_appears_and_runs(thirdparty_installed, tmp_path):
     assert isinstance(doc["loadavg"][0]["load1"], float)
 
 
-def test_thirdparty_backend_failure_is_a_state_and_exit_3(thirdparty_installed, tmp_path):
+def test_thirdparty_backend_failure_is_a_state_and_exit_4(thirdparty_installed, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"backends:\n  loadavg:\n    - name: gone\n      path: {tmp_path}/nope\n")
     status = servedeck("status", "--json", "--config", str(cfg))
-    assert status.returncode == 3
+    assert status.returncode == 4  # EXIT_UNREACHABLE
     (backend,) = json.loads(status.stdout)["backends"]
     assert backend["state"] == "down"
     assert backend["error"] == f"cannot read {tmp_path}/nope: No such file or directory"

@@ -27,6 +27,9 @@ def _names(names) -> str:
 W = "{window}"
 QUERIES = {
     "up": "up",
+    # instances scraped without a failure over the whole rate window (and for that long):
+    # a rate over a window with a gap or not yet filled is not a figure (n/a)
+    "filled": "min by (instance) (min_over_time(up[%s])) and on (instance) (up offset %s)" % (W, W),
     "gpus": '{__name__=~"%s"}' % _names(GPU_FIELDS),
     "gpus_ts": "timestamp(DCGM_FI_DEV_GPU_UTIL)",
     "gpus_tie": '{__name__=~"sglang:num_running_reqs|node_uname_info"}',  # host matching
@@ -78,6 +81,7 @@ class PromGauges:
         self.settings, self.query, self.query_range = settings, query, query_range
         self.interval, self.window = interval, window
         self.memory = {p: PaneMemory(KEY_OF[p], VALUE_OF[p], settings.history_points) for p in HISTORY}
+        self.filled: frozenset[str] = frozenset()  # instances whose rate window is filled (last poll)
 
     def q(self, name: str) -> list[dict]:
         return self.query(QUERIES[name].replace(W, self.window))
@@ -90,13 +94,16 @@ class PromGauges:
             return {}, []
         up = {s.labels.get("instance", ""): s.value for s in samples(self.q("up"))}
         down = frozenset(i for i, v in up.items() if v < 1)
+        self.filled = frozenset(i for i, v in by_instance(self.q("filled")).items() if v >= 1)
         panes: dict[str, tuple] = {}
         problems: list[str] = []
         for pane in sorted(wanted):
             memory = self.memory[pane]
             if not memory.seeded:
                 self._seed(pane, now)
-            rows = getattr(self, f"_{pane}")(down, now)
+            # A row of an exporter that is down is not fresh, whatever Prometheus still
+            # computes over its old samples: the memory carries its last row, marked down.
+            rows = [r for r in getattr(self, f"_{pane}")(down, now) if r.state != "ok" or r.instance not in down]
             kept = memory.update(rows, now, down=lambda r: r.instance in down)
             panes[pane] = tuple(sort_rows(pane, kept))
             bad = sorted({getattr(r, "instance", "") for r in kept if r.state == "down"} & down)
@@ -127,22 +134,28 @@ class PromGauges:
         return tie_to_serving(rows, serving_by_host(samples(self.q("gpus_tie"))))
 
     def _nodes(self, down: frozenset[str], now: float):
-        return build_nodes(samples(self.q("nodes")), by_instance(self.q("nodes_cpu")))
+        return build_nodes(samples(self.q("nodes")), self._rates("nodes_cpu"))
 
     def _serving(self, down: frozenset[str], now: float):
         buckets: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for h in HISTOGRAMS:
             per: dict[str, list[tuple[float, float]]] = {}
             for s in samples(self.q(f"hist {h}")):
+                if s.labels.get("instance", "") not in self.filled:
+                    continue
                 try:
                     per.setdefault(s.labels.get("instance", ""), []).append((float(s.labels["le"]), s.value))
                 except (KeyError, ValueError):
                     continue
             buckets[h] = per
-        return build_serving(samples(self.q("serving")), by_instance(self.q("serving_rate")), buckets)
+        return build_serving(samples(self.q("serving")), self._rates("serving_rate"), buckets)
 
     def _routers(self, down: frozenset[str], now: float):
-        return build_routers(samples(self.q("routers")), by_instance(self.q("routers_rate")))
+        return build_routers(samples(self.q("routers")), self._rates("routers_rate"))
+
+    def _rates(self, name: str) -> dict[str, float]:
+        """A rate query's values by instance, only where the window is filled."""
+        return {i: v for i, v in by_instance(self.q(name)).items() if i in self.filled}
 
     # -- history ---------------------------------------------------------------------
     def _seed(self, pane: str, now: float) -> None:

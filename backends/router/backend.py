@@ -40,6 +40,9 @@ from servedeck.backends.lazy import lazy
 httpx = lazy("httpx")  # loaded by the first request, in a worker thread
 
 
+_SICK_HINT = "the router says it is unhealthy: see its log"
+
+
 class RouterEndpoints(BaseModel):
     """Path overrides; unset ones follow the detected API generation."""
 
@@ -175,8 +178,11 @@ class RouterBackend(Backend):
     # -- polling -----------------------------------------------------------------------
 
     def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
+        """/health decides whether the router is ok, whether its pane is shown or not."""
+        sick = self._reachable()
         if not wanted or "workers" not in wanted:
-            self._reachable()
+            if sick:
+                raise BackendError(sick, hint=_SICK_HINT, reachable=True)
             return {}
         try:
             rows = self._matched(self._workers())
@@ -184,15 +190,15 @@ class RouterBackend(Backend):
             if self.settings.api == "auto":
                 self._api = None  # re-detect next time: the router may have been upgraded
             raise
+        problems = [sick] if sick else []
         unhealthy = [r for r in rows if r.healthy is False]
         if unhealthy:
             named = ", ".join(r.url for r in unhealthy[:3])
             more = f" and {len(unhealthy) - 3} more" if len(unhealthy) > 3 else ""
-            raise PartialPoll(
-                {"workers": rows},
-                f"{len(unhealthy)} of {len(rows)} workers unhealthy: {named}{more}",
-                hint="check those workers' /health and logs",
-            )
+            problems.append(f"{len(unhealthy)} of {len(rows)} workers unhealthy: {named}{more}")
+        if problems:
+            raise PartialPoll({"workers": rows}, "; ".join(problems),
+                              hint=_SICK_HINT if sick else "check those workers' /health and logs")
         return {"workers": rows}
 
     def _matched(self, rows: tuple[WorkerRow, ...]) -> tuple[WorkerRow, ...]:
@@ -228,12 +234,19 @@ class RouterBackend(Backend):
                 except BackendError:
                     pass  # SLURM down: workers show no job, SLURM's own state says why
 
-    def _reachable(self) -> None:
+    def _reachable(self) -> str:
+        """Raises when the router cannot be asked; returns what is wrong when its /health
+        answers with an error ("" when healthy)."""
         response = self._request("GET", "/health")
         if response.status_code in (401, 403):
             self._check(response, "GET /health")
         if response.status_code == 404:  # no /health on this router or proxy: ask for the list
             self._check(self._request("GET", self._list_path()), "the worker list")
+            return ""
+        if response.status_code >= 400:
+            return (f"router at {self.settings.url}: /health answered HTTP {response.status_code}"
+                    + router_api.reply_suffix(response))
+        return ""
 
     def _detect(self) -> str:
         if self._api is None:

@@ -138,9 +138,9 @@ class SlurmBackend(Backend):
     # -- polling -----------------------------------------------------------------------
 
     def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
-        if not wanted:
-            self._ping()
-            return {}
+        # The ping first: it fails at once when slurmctld is gone, where squeue retries
+        # for MessageTimeout and then (22.05 --json) exits 0 with a vague error.
+        self._ping()
         if "jobs" not in wanted:
             return {}
         rows = slurm_parse.filter_partition(self._jobs(), self.settings.partition)

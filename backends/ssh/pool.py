@@ -77,7 +77,7 @@ class SSHPool:
                 self._clients.pop(name, None)
             backoff = self._backoff[name]
             wait = backoff.remaining()
-            if wait > 0:
+            if wait > 0 and not _listening_now(host):  # a host that is back is reconnected at once
                 raise BackendError(
                     backoff.last_error,
                     hint=f"{backoff.last_hint} (next reconnect attempt in {wait:.0f}s)".strip(),
@@ -259,6 +259,21 @@ class _Backoff:
 
     def succeeded(self) -> None:
         self.delay, self.retry_at, self.last_error, self.last_hint = 0.0, 0.0, "", ""
+
+
+PROBE_S = 0.5  # the TCP probe that lets a returning host skip the rest of its backoff
+
+
+def _listening_now(host: SSHHost) -> bool:
+    """During a backoff: does the host accept a TCP connection on its SSH port now? One
+    connect, not a handshake; a host reached through a jump host is not probed."""
+    if host.proxy_jump:
+        return False
+    try:
+        with socket.create_connection((host.hostname, host.port), timeout=min(PROBE_S, host.connect_timeout_s)):
+            return True
+    except OSError:
+        return False
 
 
 def _alive(client: paramiko.SSHClient) -> bool:

@@ -49,6 +49,7 @@ class Context:
     workers: int = 2
     gpus: int = 4
     timeout: float = 30.0
+    own_docker: bool = False  # run a dockerd of the lab's own (socket under DIR) even if one answers
     scrape_targets: dict[str, list[str]] = field(default_factory=dict)  # job -> host:port
     worker_jobs: list[str] = field(default_factory=list)  # SLURM job id of worker i, when workers are jobs
 
@@ -67,7 +68,7 @@ class Context:
         except OSError as exc:
             raise LabError(f"{name}: cannot start {argv[0]}: {exc.strerror or exc}") from None
         rec = ServiceRecord(name=name, pid=pid, start_time=started, port=port, url=url,
-                            log=str(log_path), running=True)
+                            log=str(log_path), running=True, argv=list(argv), env=env)
         self.info.services.append(rec)
         self.info.save()
         return rec

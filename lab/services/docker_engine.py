@@ -17,8 +17,13 @@ def engine_answers(host: str | None = None) -> bool:
 
 
 def start_docker(ctx: Context) -> Waiter | None:
+    """Reuse the engine that answers, or (none answers, or `ctx.own_docker`) start one.
+
+    An engine of the lab's own listens on DIR/docker/docker.sock with its data and exec
+    roots under DIR and no bridge, so it can be stopped and started again (the fault
+    tests do) without touching a shared engine on /var/run/docker.sock."""
     current = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-    if find("docker") and engine_answers():
+    if not ctx.own_docker and find("docker") and engine_answers():
         ctx.reuse("dockerd", url=current)
         ctx.info.docker_url = current
         ctx.log(f"docker: an engine already answers at {current}; reusing it")
@@ -28,13 +33,15 @@ def start_docker(ctx: Context) -> Waiter | None:
         ctx.log("docker: not installed (apt-get install docker.io); skipped")
         return None
     d = ctx.path("docker", "x").parent
+    socket = f"unix://{d / 'docker.sock'}" if ctx.own_docker else DEFAULT_SOCKET
+    extra = ["--bridge=none"] if ctx.own_docker else []  # docker0 belongs to the shared engine
     rec = ctx.launch("dockerd", [
-        binary, "--storage-driver=vfs", "--iptables=false", "-H", DEFAULT_SOCKET,
+        binary, "--storage-driver=vfs", "--iptables=false", "-H", socket, *extra,
         f"--data-root={d / 'data'}", f"--exec-root={d / 'exec'}", f"--pidfile={d / 'docker.pid'}",
-    ], url=DEFAULT_SOCKET)
+    ], url=socket)
 
     def ready() -> None:
-        ctx.await_ready(rec, lambda: engine_answers(DEFAULT_SOCKET), "answer `docker info`", timeout=60)
-        ctx.info.docker_url = DEFAULT_SOCKET
+        ctx.await_ready(rec, lambda: engine_answers(socket), "answer `docker info`", timeout=60)
+        ctx.info.docker_url = socket
         ctx.info.save()
     return ready

@@ -53,7 +53,8 @@ def _start_worker_jobs(ctx: Context) -> Waiter:
         log = ctx.path("logs", f"worker-{i}.log")
         ctx.worker_jobs.append(submit_job(ctx.info.slurm_conf, f"sglang-worker-{i}", _worker_argv(port),
                                           comment=f"port={port}", output=log, cwd=ctx.dir))
-        rec = ServiceRecord(name=f"worker-{i}", port=port, url=f"http://{LOCAL}:{port}", log=str(log))
+        rec = ServiceRecord(name=f"worker-{i}", port=port, url=f"http://{LOCAL}:{port}", log=str(log),
+                            argv=_worker_argv(port))  # what `restart_service` runs
         ctx.info.services.append(rec)
         recs.append(rec)
     ctx.info.save()

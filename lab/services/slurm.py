@@ -14,6 +14,7 @@ from servedeck.lab.services.base import Context, Waiter, find
 from servedeck.lab.state import LabError
 
 FAKE_GPUS = 8
+LOCAL = "127.0.0.1"
 
 
 def controller_answers(env: dict[str, str] | None = None) -> bool:
@@ -23,7 +24,10 @@ def controller_answers(env: dict[str, str] | None = None) -> bool:
 
 def slurm_conf(d: Path, host: str, ctx: Context) -> str:
     return "\n".join([
-        "ClusterName=servedeck-lab", f"SlurmctldHost={host}", "SlurmUser=root",
+        # Loopback only, like the rest of the lab: the address in parentheses plus
+        # NoCtldInAddrAny binds slurmctld to it; NodeAddr plus NoInAddrAny binds slurmd.
+        "ClusterName=servedeck-lab", f"SlurmctldHost={host}({LOCAL})", "SlurmUser=root",
+        "CommunicationParameters=NoCtldInAddrAny,NoInAddrAny",
         "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={d / 'munge.sock'}",
         f"SlurmctldPort={ctx.ports.slurmctld}", f"SlurmdPort={ctx.ports.slurmd}",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
@@ -34,7 +38,7 @@ def slurm_conf(d: Path, host: str, ctx: Context) -> str:
         f"SlurmctldPidFile={d / 'slurmctld.pid'}", f"SlurmdPidFile={d / 'slurmd.pid'}",
         f"SlurmctldLogFile={d / 'slurmctld.log'}", f"SlurmdLogFile={d / 'slurmd.log'}",
         "SlurmctldTimeout=30", "SlurmdTimeout=30", "MinJobAge=300",
-        f"NodeName={host} CPUs=16 RealMemory=16000 Gres=gpu:{FAKE_GPUS} State=UNKNOWN",
+        f"NodeName={host} NodeAddr={LOCAL} CPUs=16 RealMemory=16000 Gres=gpu:{FAKE_GPUS} State=UNKNOWN",
         f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
     ]) + "\n"
 

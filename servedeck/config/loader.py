@@ -155,7 +155,7 @@ def _validate_targets(backends: dict, index: NodeIndex, problems: list[Problem])
                 problems.append(index.problem(loc + ("name",), f"duplicate backend name {settings.name!r} (names are unique across kinds)"))
                 continue
             names[settings.name] = loc
-            _register_secret_fields(settings)
+            secrets.register_model(settings)
             yield Target(kind, cls, settings, loc)
 
 
@@ -169,14 +169,3 @@ def _check_references(config, targets, index, problems) -> None:
     for name, host in config.ssh.items():
         if host.proxy_jump and host.proxy_jump not in config.ssh:
             problems.append(index.problem(("ssh", name, "proxy_jump"), f"unknown ssh host {host.proxy_jump!r}"))
-
-
-def _register_secret_fields(settings: BackendSettings) -> None:
-    from pydantic import SecretStr
-
-    for field_name in type(settings).model_fields:
-        value = getattr(settings, field_name)
-        if isinstance(value, SecretStr):
-            secrets.register(value.get_secret_value())
-
-

@@ -376,4 +376,7 @@ def load_text(text: str, source: str) -> SGOrchConfig:
     config, _marks = load_model(text, source, SGOrchConfig, keys=keys)
     if not config.deployments:
         raise ConfigError([Problem(source, 1, 1, "no deployments configured (add a `deployments:` list)")])
+    from servedeck import secrets
+
+    secrets.register_model(config)  # header_value_env and the like: masked in every log line
     return config

@@ -62,6 +62,8 @@ class Engine:
         self._taken_ports: set[int] = set()
         self.allow_submit = True  # `adopt` runs passes that never submit
         self.dry_run = False  # `adopt --dry-run`: decide on a copy, record, change nothing
+        self.readonly = False  # `--readonly` / `readonly: true`: watch, log what it would do, change nothing
+        self._would: dict[str, tuple[str, ...]] = {}  # read-only: what each deployment last wanted
         self.planned: list[tuple[str, Effect]] = []
         self.dry_timeline: list[tuple[str, Transition]] = []
         for d in config.deployments:
@@ -126,9 +128,12 @@ class Engine:
             ready_lines = self._ready_lines(dep, s)
         probes = self.prober.probe_many(targets, dep.health.timeout_s, dep.health.headers)
         facts = Facts(now=self.clock(), jobs=dep_jobs, router=router_rows, health=probes, ready_lines=ready_lines)
-        if self.dry_run:
+        if self.dry_run or self.readonly:
             copy = deepcopy(s)
             effects = decide(dep, copy, facts, new_port=lambda: self._port(dep, busy))
+            if self.readonly:
+                self._log_would(dep, effects)
+                return
             self.planned += [(dep.name, e) for e in effects if self.allow_submit or e.kind != "submit"]
             self.dry_timeline += [(dep.name, t) for t in copy.since(s.seq)]
             return
@@ -154,6 +159,13 @@ class Engine:
             self._gauges(dep, s)
             self.node_prober.tick(dep.name, [w.url for w in s.workers.values() if w.phase == READY and w.url],
                                   dep.launch.model)
+
+    def _log_would(self, dep: Deployment, effects: list[Effect]) -> None:
+        """Read-only: say once what this deployment would do (no submit, no registration)."""
+        would = tuple(sorted(f"{e.kind} {e.instance_id or (e.row.url if e.row else '')}".strip() for e in effects))
+        if would and would != self._would.get(dep.name):
+            log("readonly_skipped", f"read-only: not doing {', '.join(would)}", deployment=dep.name)
+        self._would[dep.name] = would
 
     # -- effects ------------------------------------------------------------------------
 

@@ -103,6 +103,8 @@ class Service:
                                    deployment=name, metrics_port=self.metrics_port,
                                    probes=self.engine.node_prober.results)
             return {"ok": True, "message": "", "status": doc}
+        if self.engine.readonly:
+            return {"ok": False, "message": f"refused: {cmd} changes state (the orchestrator runs read-only)"}
         dep = self.config.deployment(str(name)) if name is not None else None
         if dep is None:
             return {"ok": False, "message": f"unknown deployment {name!r}"}

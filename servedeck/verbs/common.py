@@ -8,8 +8,14 @@ import dataclasses
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REFUSED = 0, 1, 2, 3
-EXIT_UNREACHABLE = 3  # as `servedeck status`: some target could not be reached
+# The exit codes of every verb (README, "Exit codes"). `status` uses the last two for
+# the worst backend state: down beats degraded.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the action failed, or the input was invalid
+EXIT_CONFIG = 2  # the config could not be loaded
+EXIT_REFUSED = 3  # refused: read-only mode, or a destructive action not confirmed
+EXIT_UNREACHABLE = 4  # some target could not be reached (down)
+EXIT_DEGRADED = 5  # every target answered, but some reported a problem (degraded)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import json
 import sys
 
 from servedeck.verbs.common import (
-    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, confirmed, load_config_or_report,
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, confirmed, load_config_or_report,
 )
 MUTATING = {"start", "stop", "serve", "unserve", "build"}
 
@@ -57,7 +57,7 @@ def run(args) -> int:
         return EXIT_CONFIG
     if args.what in MUTATING and (getattr(args, "readonly", False) or config_readonly):
         print(f"servedeck container {args.what}: refused in read-only mode", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_REFUSED
     from servedeck.backends.base import BackendError
     from servedeck.backends.runs.helper import HelperContainer, HelperError
 
@@ -87,7 +87,7 @@ def _dispatch(args, helper) -> int:
     elif what == "stop":
         if not confirmed(f"remove container {helper.settings.container}?", args.yes):
             print("servedeck container stop: not confirmed (pass --yes)", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_REFUSED
         print(helper.stop())
     elif what == "status":
         return _status(helper, as_json=args.json)

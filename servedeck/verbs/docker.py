@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from servedeck.verbs.common import (
-    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, confirmed, is_readonly, load_fleet,
+    EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, confirmed, is_readonly, load_fleet,
 )
 from servedeck.verbs.logs import print_source
 
@@ -138,13 +138,13 @@ def cmd_action(args) -> int:
         action = find_action(type(runners[0].backend), args.action_id)
         if readonly and action.mutating:
             print(f"servedeck docker: refused: {action.title.lower()} changes state (read-only mode)", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_REFUSED
         found = _find(args, runners)
         if isinstance(found, int):
             return found
         runner, row = found
         if action.confirm and not confirmed(f"{action.title} {row.name} on {runner.name}?", getattr(args, "yes", False)):
-            return EXIT_FAILED
+            return EXIT_REFUSED
         result = runner.perform(args.action_id, row, readonly=readonly)
     finally:
         fleet.close()

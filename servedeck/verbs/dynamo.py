@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from servedeck.verbs.common import EXIT_CONFIG, is_readonly, load_config_or_report
+from servedeck.verbs.common import EXIT_CONFIG, EXIT_REFUSED, is_readonly, load_config_or_report
 
 OWN_FLAGS = ("--repo", "--host", "--config")
 
@@ -110,7 +110,7 @@ def cmd_build(args) -> int:
         return code
     repo, rest = found
     if _refused(args, loaded, rest, "build"):
-        return 1
+        return EXIT_REFUSED
     session = BuildSession(settings, repo=repo)
     return session.build(rest, emit=_out, on_start=lambda inv: print(
         f"servedeck: builds of invocation {inv} are recorded in {session.store.root}", file=sys.stderr))
@@ -124,7 +124,7 @@ def cmd_run(args) -> int:
         return code
     repo, rest = found
     if _refused(args, loaded, rest, "run"):
-        return 1
+        return EXIT_REFUSED
     return RunSession(settings, repo=repo).run(rest, emit=_out)
 
 

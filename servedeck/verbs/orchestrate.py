@@ -2,7 +2,7 @@
 
 The config is a standalone SGOrch file or servedeck's own config with `orchestrator:` and
 `deployments:` sections (--config, else $SERVEDECK_CONFIG, else the default path).
-Exit codes: 0 ok, 1 invalid/refused, 2 config error, 3 orchestrator not reachable.
+Exit codes as every verb's (README): 0 ok, 1 invalid, 2 config error, 3 refused (read-only).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import json
 import sys
 import time
 
-EXIT_OK, EXIT_INVALID, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+from servedeck.verbs.common import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE  # noqa: F401
+from servedeck.verbs.common import EXIT_FAILED as EXIT_INVALID
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -29,6 +30,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     ad.add_argument("--json", action="store_true", help="print JSON")
     run = verbs.add_parser("run", parents=[parent], help="run the orchestrator in the foreground")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    from servedeck.verbs.common import add_common
+
+    for p in (ad, run):
+        add_common(p)  # `orchestrate run --readonly` as well as `servedeck --readonly orchestrate run`
     orch.set_defaults(handler=main)
 
 
@@ -60,9 +65,28 @@ def main(args) -> int:
         return EXIT_OK
     if verb == "status":
         return _status(config, args)
+    readonly = _readonly(args)
     if verb == "adopt":
+        if readonly and not args.dry_run:
+            print("refused: read-only mode (adopt --dry-run shows what adoption would do)", file=sys.stderr)
+            return EXIT_REFUSED
         return _adopt(config, args)
-    return _run(config, args.log_level)
+    return _run(config, args.log_level, readonly=readonly)
+
+
+def _readonly(args) -> bool:
+    """--readonly, or `readonly: true` at the top of servedeck's config."""
+    if getattr(args, "readonly", False):
+        return True
+    import yaml
+
+    from servedeck.config.loader import resolve_path
+
+    try:
+        top = yaml.safe_load(resolve_path(getattr(args, "config", None)).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False  # already loaded once by _config: it is readable
+    return isinstance(top, dict) and top.get("readonly") is True
 
 
 def _status(config, args) -> int:
@@ -110,7 +134,7 @@ def _adopt(config, args) -> int:
     return EXIT_OK
 
 
-def _run(config, level: str) -> int:
+def _run(config, level: str, *, readonly: bool = False) -> int:
     from servedeck.orchestrator import logging_json
     from servedeck.orchestrator.service import AlreadyRunning, Service
     from servedeck.orchestrator.state import StateError
@@ -121,6 +145,7 @@ def _run(config, level: str) -> int:
     except (AlreadyRunning, StateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    service.engine.readonly = readonly  # watches and reports; submits, registers, cancels nothing
     try:
         service.run()
     except OSError as exc:  # metrics port or socket path taken

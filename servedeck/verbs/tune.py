@@ -83,8 +83,10 @@ def main(args) -> int:
         return EXIT_CONFIG
     verb = args.tune_verb
     if verb in ("run", "stop") and (getattr(args, "readonly", False) or _config_readonly(args)):
-        print(f"error: --readonly: `tune {verb}` is refused", file=sys.stderr)
-        return EXIT_INVALID
+        print(f"error: `tune {verb}` refused: read-only mode", file=sys.stderr)
+        from servedeck.verbs.common import EXIT_REFUSED
+
+        return EXIT_REFUSED
     if verb in ("run", "validate", "plan"):
         task = _task(args.task)
         if task is None:

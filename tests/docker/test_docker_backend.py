@@ -134,9 +134,9 @@ def test_cli_verbs_and_status_json(lab, run_container, docker_client, tmp_path):
     same = _cli("logs", f"container/{c.name}", config=config)
     assert same.stdout == "from-cli\n"
     refused = _cli("docker", "stop", c.name, config=config, stdin="")  # no terminal, no --yes
-    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert refused.returncode == 3 and "--yes" in refused.stderr  # EXIT_REFUSED
     readonly = _cli("--readonly", "docker", "rm", c.name, "--yes", config=config)
-    assert readonly.returncode == 1 and "read-only" in readonly.stderr
+    assert readonly.returncode == 3 and "read-only" in readonly.stderr
     assert docker_client.containers.get(c.name).status == "running"
     stopped = _cli("docker", "stop", c.name, "--yes", config=config)
     assert stopped.returncode == 0, stopped.stderr

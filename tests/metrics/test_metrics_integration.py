@@ -65,7 +65,7 @@ def assert_rows_match_pages(panes, stack) -> None:
 
 
 def test_prometheus_rows_equal_what_the_exporters_serve(stack):
-    backend = PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1))
+    backend = PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1, rate_window="10s"))
     panes, problem = poll_until(backend, lambda p, _: len(p.get("gpus", ())) == 2 and p["nodes"]
                                 and p["nodes"][0].cpu_percent is not None)
     assert problem == ""
@@ -76,7 +76,7 @@ def test_prometheus_rows_equal_what_the_exporters_serve(stack):
 
 
 def test_exporter_stopped_shows_last_values_stale_then_down_and_recovers(stack):
-    backend = PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1))
+    backend = PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1, rate_window="10s"))
     poll_until(backend, lambda p, prob: len(p.get("gpus", ())) == 2 and not prob)
     stack.stop("dcgm")
     try:
@@ -91,7 +91,7 @@ def test_exporter_stopped_shows_last_values_stale_then_down_and_recovers(stack):
 
 
 def test_prometheus_stopped_then_restarted_recovers(stack):
-    runner = BackendRunner(PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1)))
+    runner = BackendRunner(PrometheusBackend(PrometheusSettings(name="p", url=stack.prometheus_url, interval=1, rate_window="10s")))
     snap = runner.poll_once(GAUGES)
     assert snap.state.health in (Health.OK, Health.DEGRADED) and snap.panes["gpus"]
     stack.stop("prometheus")

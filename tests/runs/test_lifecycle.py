@@ -85,7 +85,7 @@ def test_start_status_replace_stop(helper_env, docker_client):
     assert states == {new_run: "current", run_id: "history"}
 
     refused = env.container_cli("stop")  # no --yes and no terminal to ask on
-    assert refused.returncode == 1 and "not confirmed" in refused.stderr
+    assert refused.returncode == 3 and "not confirmed" in refused.stderr
     assert docker_client.containers.get(env.container).status == "running"
     stopped = env.container_cli("stop", "--yes")
     assert stopped.returncode == 0, stopped.stderr
@@ -158,7 +158,7 @@ def test_readonly_refuses_every_change(tmp_path):
     for what in ("start", "stop", "serve", "unserve"):
         done = subprocess.run([sys.executable, "-m", "servedeck", "--readonly", "container", what,
                                "--config", str(config), "--yes"], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 1 and "refused in read-only mode" in done.stderr
+        assert done.returncode == 3 and "refused in read-only mode" in done.stderr  # EXIT_REFUSED
     assert not (tmp_path / "telemetry").exists()
 
 

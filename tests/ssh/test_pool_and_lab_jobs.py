@@ -45,6 +45,28 @@ def test_a_down_host_is_retried_with_backoff_not_hammered():
     assert again.value.message == first.value.message and "next reconnect attempt" in again.value.hint
 
 
+def test_a_host_that_is_back_skips_the_rest_of_its_backoff():
+    """Within the backoff, a host whose SSH port accepts connections again is tried at
+    once (the fault matrix's sshd entry needs it back within 5 s, not 30)."""
+    from servedeck.config.model import SSHHost
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    pool = SSHPool({"back": SSHHost(hostname="127.0.0.1", port=port, connect_timeout_s=1)})
+    try:
+        with pytest.raises(BackendError) as first:
+            pool.run("back", ["true"], timeout=5)
+        assert "refused the connection" in first.value.message
+        listener.listen()  # something answers on the port now (it never sends a banner)
+        with pytest.raises(BackendError) as again:
+            pool.run("back", ["true"], timeout=5)
+        assert again.value.message != first.value.message  # a new attempt, not the backoff's story
+    finally:
+        listener.close()
+        pool.close()
+
+
 def test_lab_workers_as_slurm_jobs_keep_their_ports_and_match_their_jobs(lab, pool, slurm, tmp_path):
     base = next(p for p in range(36300 + PORT_OFFSET // 10, 36400 + PORT_OFFSET // 10) if is_free(p) and is_free(p + 1))
     info = LabInfo(dir=tmp_path, slurm=True, slurm_conf=lab.slurm_conf)

@@ -185,8 +185,8 @@ def test_readonly_refuses_run_and_stop(tmp_path: Path) -> None:
     cfg.write_text("readonly: true\ntuner: {state_dir: " + str(tmp_path / "s") + "}\n")
     task = tmp_path / "t.json"
     task.write_text(json.dumps({"task_name": "t", "model": {"id_or_path": "m"}, "parameters": {"x": [1]}}))
-    assert main(["tune", "run", str(task), "--config", str(cfg)]) == 1
-    assert main(["--readonly", "tune", "stop"]) == 1
+    assert main(["tune", "run", str(task), "--config", str(cfg)]) == 3  # EXIT_REFUSED
+    assert main(["--readonly", "tune", "stop"]) == 3
     assert not (tmp_path / "s").exists()
     assert main(["tune", "plan", str(task), "--config", str(cfg)]) == 0  # looking is fine
 
