@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import replace
 
 GPUS, JOBS, WORKERS = 256, 10_000, 500
 

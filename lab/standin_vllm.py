@@ -14,7 +14,6 @@ must exist (an sllm-format checkpoint), as for vLLM. Errors use vLLM's JSON
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

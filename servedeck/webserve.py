@@ -10,7 +10,6 @@ also turns the check on for loopback), else one is generated and printed at star
 from __future__ import annotations
 
 import hmac
-import html
 import ipaddress
 import secrets
 import shlex

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from pydantic import Field
 
 from servedeck.backends.base import (
-    Action, ActionResult, Backend, BackendContext, BackendError, BackendSettings, OpenLog, PaneSpec, PartialPoll,
+    Action, ActionResult, Backend, BackendContext, BackendError, BackendSettings, OpenLog, PartialPoll,
     RunInteractive, Rows, ShowText,
 )
 from servedeck.backends.dynamo.records import BuildRecord, BuildStore

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from servedeck.backends.dynamo.builder import Builder
-from servedeck.backends.dynamo.buildsh import BuildPlan, DockerBuild, ScriptExit, mask_tokens, plan_build
+from servedeck.backends.dynamo.buildsh import BuildPlan, ScriptExit, mask_tokens, plan_build
 from servedeck.backends.dynamo.records import BuildStore, chain_records, new_invocation_id
 from servedeck.backends.dynamo.runsh import RunPlan, plan_run
 from servedeck.secrets import register

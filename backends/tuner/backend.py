@@ -9,7 +9,6 @@ any metric) against a parameter.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from servedeck.backends.base import Health, Snapshot
 from servedeck.overview.common import (
-    ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, SEVERITY_RANK, WARN, BackendRef, FirstSeen, Jump, match_all, rows_of,
+    CRIT, FAILED_JOB_STATES, SEVERITY_RANK, WARN, BackendRef, FirstSeen, Jump, match_all, rows_of,
 )
 from servedeck.text import safe
 

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator
 
 from servedeck.backends.base import Health, Snapshot
 from servedeck.overview.common import ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, INFO, WARN

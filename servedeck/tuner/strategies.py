@@ -15,7 +15,7 @@ import math
 import random
 from typing import Any
 
-from servedeck.tuner.task import ChoiceSpec, ContinuousSpec, IntegerSpec, Task, grid_size, values_of
+from servedeck.tuner.task import ContinuousSpec, IntegerSpec, Task, grid_size, values_of
 
 Params = dict[str, Any]
 WORST = math.inf  # failed experiments: lower is always better

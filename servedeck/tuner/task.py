@@ -270,7 +270,6 @@ def grid_size(task: Task) -> int:
 
 def load_task(path: str | Path) -> Task:
     """A JSON or YAML task file -> Task, or ConfigError with FILE:LINE:COL problems."""
-    from servedeck.config.document import load_model
 
     path = Path(path)
     try:

@@ -16,7 +16,7 @@ from servedeck.backends.dynamo.backend import DynamoBackend, DynamoSettings
 from servedeck.backends.dynamo.records import BuildStore
 from servedeck.backends.dynamo.runsh import plan_run, ulimits
 from servedeck.backends.dynamo.session import BuildSession, RunSession
-from servedeck.lab.services.dynamo import make_checkout, ulimit_caps
+from servedeck.lab.services.dynamo import ulimit_caps
 
 pytestmark = pytest.mark.integration
 UID = 4321

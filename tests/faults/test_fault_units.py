@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from servedeck.backends.base import Backend, BackendSettings, Column, Health, PaneSpec
+from servedeck.backends.base import Backend, Column, Health, PaneSpec
 from servedeck.backends.router.backend import RouterBackend, RouterSettings
 from servedeck.backends.runner import BackendRunner
 from servedeck.cli import status_exit_code

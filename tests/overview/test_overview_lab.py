@@ -30,7 +30,6 @@ from servedeck.config import load_config
 from servedeck.overview.attention import Attention
 from servedeck.overview.events import EventFeed
 from servedeck.overview.joined import endpoints
-from ssh_support import ssh_host
 from support import PORT_OFFSET
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import pytest
 
 from servedeck.app.main_app import ServedeckApp
 from servedeck.config import load_config
-from serverless_support import submit, until, url_of
+from serverless_support import submit, url_of
 from shell_support import wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,6 @@ come back when it is up again. Skips with the reason when `ip netns add` is refu
 from __future__ import annotations
 
 import getpass
-import os
 import shutil
 import socket
 import subprocess

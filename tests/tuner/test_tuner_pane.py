@@ -4,7 +4,6 @@ and header, the score plot, stop, the last state while stopped, resume, results,
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
