@@ -75,7 +75,7 @@ def _env(dir: Path, bin_dir: Path) -> dict[str, str]:
 
 def launch_worker(ctx: Context, name: str, env: dict[str, str]):
     ports = ctx.ports
-    return ctx.launch(name, [find("pylet") or "pylet", "start", "--head", f"{LOCAL}:{ports.pylet_head}",
+    return ctx.launch(name, [python(), "-m", "servedeck.lab.pylet_loopback", "start", "--head", f"{LOCAL}:{ports.pylet_head}",
                              "--port", str(ports.pylet_worker), "--gpu-units", str(GPU_UNITS),
                              "--cpu-cores", "4", "--memory-mb", "8192"],
                       port=ports.pylet_worker, url=f"http://{LOCAL}:{ports.pylet_worker}", env=env)
