@@ -6,7 +6,8 @@ find (a GPU's behaviour, modelled, not measured):
   (max(1, round((f - 0.5) * 20)): 0.6 -> 2, 0.7 -> 4, 0.85 -> 7); above 0.9 the server
   dies like SGLang does when nothing is left for activations (CUDA graph capture OOM);
 - `--tp-size` divides the per-token time across GPUs at a communication cost
-  (base / tp + comm * (tp - 1): tp 2 is fastest, tp 4 pays for its all-reduces), and it
+  (base / tp + comm * (tp - 1)^2: tp 1/2/4 = 24/15/33 ms a token; tp 2 is fastest by
+  over a third, well beyond benchmark noise, and tp 4 pays for its all-reduces), and it
   needs as many GPUs as CUDA_VISIBLE_DEVICES lists;
 - `--schedule-policy` lpm / fcfs / random / dfs-weight: 1.0 / 1.05 / 1.12 / 1.08 x time;
 - an unknown flag or a bad value exits with argparse's error, like the real server.
@@ -23,7 +24,7 @@ from servedeck.lab.standin_engine import EngineSettings, StandinEngine
 from servedeck.lab.standin_sglang import StandinServer
 
 BASE_TOKEN_S = 0.024
-COMM_TOKEN_S = 0.004
+COMM_TOKEN_S = 0.003
 POLICY_FACTOR = {"lpm": 1.0, "fcfs": 1.05, "random": 1.12, "dfs-weight": 1.08}
 
 
@@ -32,7 +33,7 @@ def slots_for(mem_fraction: float) -> int:
 
 
 def token_seconds(tp: int, policy: str) -> float:
-    return (BASE_TOKEN_S / tp + COMM_TOKEN_S * (tp - 1)) * POLICY_FACTOR[policy]
+    return (BASE_TOKEN_S / tp + COMM_TOKEN_S * (tp - 1) ** 2) * POLICY_FACTOR[policy]
 
 
 def parser() -> argparse.ArgumentParser:
