@@ -41,6 +41,7 @@ class PollScheduler:
         self._on_snapshot = on_snapshot
         self._timers: dict[str, Timer] = {}
         self._in_flight: set[str] = set()
+        self._again: set[str] = set()  # asked for while in flight: poll once more when it ends
         self._started: dict[str, float] = {}  # when each backend's last poll began
         self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
@@ -66,7 +67,12 @@ class PollScheduler:
 
     def poll(self, name: str) -> None:
         """Poll one backend now, unless it is already polling or refresh is paused."""
-        if self.paused or name in self._in_flight:
+        if self.paused:
+            return
+        if name in self._in_flight:
+            # Never overlap, but never drop either: an event that arrives mid-poll (a
+            # container that died after this poll read its state) gets a poll of its own.
+            self._again.add(name)
             return
         timer = self._timers.pop(name, None)
         if timer is not None:
@@ -99,6 +105,10 @@ class PollScheduler:
         self._in_flight.discard(name)
         if snapshot is not None:
             self._on_snapshot(snapshot)
+        if name in self._again and not self.paused:
+            self._again.discard(name)
+            self.app.call_later(self.poll, name)
+            return
         if not self.paused:
             interval = self.runners[name].backend.interval
             if name in self._pinged:  # nothing of it is on screen but its state
