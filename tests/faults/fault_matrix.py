@@ -39,6 +39,9 @@ class Fault:
     kill: Callable[[LabInfo], None] | None = None  # default: stop_service(lab, service)
     restore: Callable[[LabInfo], None] | None = None  # default: restart_service(lab, service)
     after_restore: Callable[[Snapshots, LabInfo], str] | None = None  # "" or what is wrong then
+    # An exporter's death reaches the cockpit through Prometheus: the clock of "shown
+    # within two refresh intervals" starts when Prometheus itself has recorded it.
+    noticed: Callable[[LabInfo], bool] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def do_kill(self, lab: LabInfo) -> None:
@@ -96,6 +99,25 @@ def target_status(job: str, service: str) -> StatusShows:
         return any(t["job"] == job and t["instance"] == instance and t["health"] == "down"
                    for t in doc.get("targets", []))
     return shows
+
+
+def prometheus_sees_down(service: str) -> Callable[[LabInfo], bool]:
+    """Prometheus's own API reports `up == 0` for the exporter's instance."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    def noticed(lab: LabInfo) -> bool:
+        prom = lab.service("prometheus")
+        query = urllib.parse.quote(f'up{{instance="{instance_of(lab, service)}"}}')
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{prom.port}/api/v1/query?query={query}",
+                                        timeout=2) as answer:
+                result = json.load(answer)["data"]["result"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return any(float(r["value"][1]) == 0 for r in result)
+    return noticed
 
 
 def url_ok(path: str, service: str) -> Callable[[LabInfo], bool]:
@@ -157,12 +179,12 @@ FAULTS: list[Fault] = [
     Fault("prometheus", "nodes", backend_shows("prometheus"), backend_status("prometheus"), EXIT_UNREACHABLE,
           ready=url_ok("/-/ready", "prometheus")),
     Fault("node_exporter", "nodes", rows_show("nodes", "node_exporter"), target_status("node", "node_exporter"),
-          EXIT_DEGRADED, ready=url_ok("/metrics", "node_exporter"),
+          EXIT_DEGRADED, ready=url_ok("/metrics", "node_exporter"), noticed=prometheus_sees_down("node_exporter"),
           after_restore=rate_not_invented("nodes", "node_exporter", "cpu_percent")),
     Fault("dcgm", "gpus", rows_show("gpus", "dcgm"), target_status("dcgm", "dcgm"), EXIT_DEGRADED,
-          ready=url_ok("/metrics", "dcgm")),
+          ready=url_ok("/metrics", "dcgm"), noticed=prometheus_sees_down("dcgm")),
     Fault("worker-0", "serving", rows_show("serving", "worker-0"), target_status("sglang", "worker-0"),
-          EXIT_DEGRADED, ready=url_ok("/health", "worker-0"),
+          EXIT_DEGRADED, ready=url_ok("/health", "worker-0"), noticed=prometheus_sees_down("worker-0"),
           after_restore=rate_not_invented("serving", "worker-0", "request_rate")),
     Fault("router", "workers", backend_shows("router"), backend_status("router"), EXIT_UNREACHABLE,
           ready=url_ok("/health", "router")),

@@ -90,8 +90,16 @@ async def test_a_new_current_run_takes_the_first_row(tmp_path):
         newest = write_manifest(tmp_path / "telemetry" / "container_runs", "container-run-20260105T000000Z-ee",
                                 epoch=3000, warnings=[])
         (tmp_path / "telemetry" / "container_run_meta.env").write_text(f"CONTAINER_RUN_META_JSON_HOST={newest}\n")
-        await wait_for(pilot, lambda: body.total_count == 4)
+        # The manifest and the meta file are two writes: a poll between them sees the new
+        # run as history. Wait until a poll has seen both, then check where it sits.
+        new_key = f"lab-runs\x1f{newest.stem}"
+
+        def new_run_is_current() -> bool:
+            row = body.table._rows.get(new_key)
+            return row is not None and row[1].state == "current"
+
+        await wait_for(pilot, new_run_is_current)
+        assert body.total_count == 4
         table = body.query_one(DataTable)
         first_key = table.coordinate_to_cell_key((0, 0)).row_key.value
-        assert first_key.endswith("container-run-20260105T000000Z-ee")
-        assert body.table._rows[first_key][1].state == "current"
+        assert first_key == new_key
