@@ -95,22 +95,34 @@ class DockerBackend(Backend):
 
     def __init__(self, settings: DockerSettings, context: BackendContext | None = None):
         super().__init__(settings, context)
-        self._client: docker.DockerClient | None = None
+        self._client: docker.APIClient | None = None
         self._started: dict[tuple[str, str], float | None] = {}
         self._stats = StatsSampler()
         self._events: EventWatcher | None = None
         self._usage: dict[str, Usage] = {}
         self._sampling: threading.Thread | None = None
+        self._ssh: tuple | None = None  # ssh:// urls: (pool, ssh host name, own pool?)
 
     # -- client ------------------------------------------------------------------------
+
+    def connect(self, timeout: float | None) -> Any:
+        """A new Engine API client; ssh:// hosts travel over the SSH pool (sshtransport)."""
+        if not self.settings.url.startswith("ssh://"):
+            return docker.APIClient(base_url=self.settings.url, timeout=timeout)
+        from servedeck.backends.docker.sshtransport import api_client, ssh_target
+
+        if self._ssh is None:
+            self._ssh = ssh_target(self.settings.url, self.context.extras.get("ssh"))
+        pool, name, _own = self._ssh
+        return api_client(pool, name, timeout)
 
     def _api(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker.DockerClient(base_url=self.settings.url, timeout=self.settings.timeout)
+                self._client = self.connect(self.settings.timeout)
             except Exception as exc:
                 raise translate(exc, self.settings.url, self.settings.timeout) from None
-        return self._client.api
+        return self._client
 
     def _call(self, fn, *args, **kwargs):
         """Call the Engine API; on failure drop the client and raise a BackendError."""
@@ -139,7 +151,8 @@ class DockerBackend(Backend):
     def _watch_events(self) -> None:
         """Start the event thread once somebody schedules our polls (the TUI)."""
         if self.wake is not None and (self._events is None or not self._events.alive):
-            self._events = EventWatcher(self.settings.url, self.request_poll, name=f"docker events {self.name}")
+            self._events = EventWatcher(self.settings.url, self.request_poll, name=f"docker events {self.name}",
+                                        connect=lambda: self.connect(None))
             self._events.start()
 
     # -- polling -----------------------------------------------------------------------
@@ -267,7 +280,8 @@ class DockerBackend(Backend):
     def container_log(self, container: str, label: str = ""):
         from servedeck.backends.docker.logsource import DockerLogSource
 
-        return DockerLogSource(self.settings.url, container, label=label or container, timeout=self.settings.timeout)
+        return DockerLogSource(self.settings.url, container, label=label or container, timeout=self.settings.timeout,
+                               connect=self.connect)
 
     def log_source(self, kind: str, name: str):
         """`container/NAME`, or `container/NAME@TARGET` when several hosts have that name."""
@@ -283,6 +297,8 @@ class DockerBackend(Backend):
         if self._events is not None:
             self._events.close()
         self._reset()
+        if self._ssh is not None and self._ssh[2]:
+            self._ssh[0].close()  # a pool of its own (the shared one is the fleet's to close)
 
 
 def format_ports(ports: list[Mapping[str, Any]]) -> str:

@@ -11,6 +11,8 @@ requests = lazy("requests", "exceptions")
 
 def translate(exc: BaseException, url: str, timeout: float) -> BackendError:
     """Map what docker-py / requests / OSError raised to a BackendError (state down)."""
+    if isinstance(exc, BackendError):  # ssh:// hosts: the SSH pool already said what is wrong
+        return BackendError(f"Docker Engine at {url} not reachable: {exc.message}", hint=exc.hint)
     text = chain_text(exc)
     if "No such file or directory" in text or "FileNotFoundError" in text:
         return BackendError(f"Docker Engine not reachable at {url} (no such socket)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from servedeck.backends.lazy import lazy
 
@@ -29,8 +29,10 @@ def is_interesting(event: dict) -> bool:
 
 
 class EventWatcher:
-    def __init__(self, url: str, on_change: Callable[[], None], *, name: str = "docker events"):
+    def __init__(self, url: str, on_change: Callable[[], None], *, name: str = "docker events",
+                 connect: Callable[[], Any] | None = None):
         self.url = url
+        self.connect = connect or (lambda: docker.APIClient(base_url=url, timeout=None))
         self.on_change = on_change
         self.events_seen = 0
         self._stop = threading.Event()
@@ -52,7 +54,7 @@ class EventWatcher:
             try:
                 # No read timeout: the stream is idle for as long as nothing happens; a
                 # daemon that goes away closes the socket, which ends the iteration.
-                client = docker.APIClient(base_url=self.url, timeout=None)
+                client = self.connect()
                 with self._lock:
                     self._client = client
                     # Filtered by the Engine: a shared host's exec/attach traffic (health

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import threading
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from servedeck.backends.docker.errors import chain_text
 from servedeck.backends.docker.logstream import LogStream
@@ -49,8 +49,11 @@ class DockerLogSource(LogSource):
     retry_s = 1.0
     max_retry_s = 5.0
 
-    def __init__(self, url: str, container: str, *, label: str = "", timeout: float = 10.0):
+    def __init__(self, url: str, container: str, *, label: str = "", timeout: float = 10.0,
+                 connect: Callable[[float], Any] | None = None):
         self.url = url
+        # ssh:// hosts: the backend's connect, over the SSH pool (sshtransport)
+        self.connect = connect or (lambda t: docker.APIClient(base_url=url, timeout=t))
         self.container = container  # id or name; a recreated container is found by label
         self.label = label or container
         self.timeout = timeout
@@ -64,7 +67,7 @@ class DockerLogSource(LogSource):
         while not stop.is_set():
             api = None
             try:
-                api = docker.APIClient(base_url=self.url, timeout=self.timeout)
+                api = self.connect(self.timeout)
                 info = self._inspect(api)
                 if info is None:
                     problem = f"container {self.label} does not exist" + (
