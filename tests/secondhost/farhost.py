@@ -70,8 +70,7 @@ class FarHost:
         for tool in ("ip", "ssh-keygen", "dockerd", "docker", "munged", "slurmctld", "slurmd", "squeue"):
             if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
                 raise Refused(f"needs {tool} (scripts/setup.sh installs it)")
-        _ip("netns", "del", self.ns, check=False)  # a leftover of an interrupted run
-        _ip("link", "del", self.veth_host, check=False)
+        self._remove_network()  # a leftover of an interrupted run
         added = _ip("netns", "add", self.ns, check=False)
         if added.returncode != 0:
             raise Refused(f"`ip netns add {self.ns}` is not permitted here: {added.stderr.strip()}")
@@ -95,15 +94,15 @@ class FarHost:
                 proc.kill()
                 proc.wait(10)
         self.procs.clear()
-        _ip("link", "del", self.veth_host, check=False)
-        _ip("netns", "del", self.ns, check=False)
+        self._remove_network()
 
     def down(self) -> None:
-        """The host drops off the network (its link goes down; nothing there stops)."""
-        _ip("link", "set", self.veth_host, "down")
+        """The host drops off the network: its end of the veth goes down, so packets to it
+        vanish without an answer (as when a host loses its link); nothing there stops."""
+        _ip("-n", self.ns, "link", "set", self.veth_ns, "down")
 
     def up(self) -> None:
-        _ip("link", "set", self.veth_host, "up", check=False)
+        _ip("-n", self.ns, "link", "set", self.veth_ns, "up", check=False)
 
     # -- what servedeck is given ---------------------------------------------------------
 
@@ -149,7 +148,14 @@ class FarHost:
         self.procs.append((name, proc))
         return log
 
+    @property
+    def net(self) -> str:
+        return self.addr.rsplit(".", 1)[0] + ".0/30"
+
     def _network(self) -> None:
+        # Whatever end of the veth is down, nothing for this /30 may leave by the default
+        # route: a guard route answers "no route to host" when the veth's own route is gone.
+        _ip("route", "add", "unreachable", self.net, "metric", "4242")
         _ip("link", "add", self.veth_host, "type", "veth", "peer", "name", self.veth_ns)
         _ip("link", "set", self.veth_ns, "netns", self.ns)
         _ip("addr", "add", f"{self.host_addr}/30", "dev", self.veth_host)
@@ -157,6 +163,11 @@ class FarHost:
         _ip("netns", "exec", self.ns, "ip", "addr", "add", f"{self.addr}/30", "dev", self.veth_ns)
         _ip("netns", "exec", self.ns, "ip", "link", "set", self.veth_ns, "up")
         _ip("netns", "exec", self.ns, "ip", "link", "set", "lo", "up")
+
+    def _remove_network(self) -> None:
+        _ip("link", "del", self.veth_host, check=False)
+        _ip("netns", "del", self.ns, check=False)
+        _ip("route", "del", "unreachable", self.net, "metric", "4242", check=False)
 
     def _sshd(self) -> None:
         d = self.ssh_dir
@@ -252,7 +263,8 @@ class FarHost:
             'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
         self.docker("build", "-q", "-t", IMAGE, str(ctx))
         self.docker("run", "-d", "--name", TICKER, "--network", "none", IMAGE, "sh", "-c",
-                    'i=0; while true; do echo "far tick $i"; i=$((i+1)); sleep 0.5; done')
+                    # PID 1 ignores SIGTERM unless it traps it: a stop would wait out its timeout
+                    'trap "exit 0" TERM; i=0; while true; do echo "far tick $i"; i=$((i+1)); sleep 0.5 & wait; done')
 
     def container_state(self, name: str = TICKER) -> str:
         done = self.docker("inspect", name, check=False)
