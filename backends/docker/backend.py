@@ -1,4 +1,5 @@
-"""Docker Engine containers through docker-py (local socket, tcp:// or ssh://).
+"""Docker Engine containers through docker-py (local socket, tcp:// or ssh://; ssh://
+hosts travel over servedeck's SSH pool, see sshtransport).
 
 One target is one Docker host; several targets show side by side, each row naming its
 host. The client is created on first use and dropped after any connection failure, so a
@@ -46,7 +47,8 @@ SHELL_COMMAND = "command -v bash >/dev/null && exec bash || exec sh"
 class DockerSettings(BackendSettings):
     url: str = Field(
         default="unix:///var/run/docker.sock",
-        description="Docker Engine address: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST.",
+        description=("Docker Engine address: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST[:PORT] "
+                     "(its key and known_hosts from the matching ssh: host, or ssh://NAME of one)."),
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds one Engine API call may take.")
     stats: bool = Field(default=True, description="Sample CPU % and memory of running containers while shown.")

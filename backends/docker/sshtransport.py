@@ -23,6 +23,10 @@ from servedeck.backends.lazy import lazy
 docker = lazy("docker")
 
 DIAL = "docker system dial-stdio"
+# Sessions one client keeps open on the shared connection at most (more requests wait for
+# one): sshd allows 10 per connection by default (MaxSessions), shared with the events
+# stream, log follows, SLURM commands and log tails of the same host.
+SESSIONS = 4
 
 
 def ssh_target(url: str, shared: Any) -> tuple[Any, str, bool]:
@@ -97,25 +101,27 @@ def _adapter_class() -> type:
         scheme = "ssh"
 
         def __init__(self, pool: Any, name: str, timeout: float | None, maxsize: int):
-            super().__init__("localhost", timeout=timeout, maxsize=maxsize)
+            super().__init__("localhost", timeout=timeout, maxsize=maxsize, block=True)
             self.ssh_pool, self.ssh_name, self.conn_timeout = pool, name, timeout
 
         def _new_conn(self):
             return Connection(self.ssh_pool, self.ssh_name, self.conn_timeout)
 
     class PoolAdapter(BaseHTTPAdapter):
-        def __init__(self, pool: Any, name: str, timeout: float | None, max_pool_size: int = 10):
+        """One connection pool for every request: docker-py's keys its pools by the whole
+        url, so each container's stats url would keep sessions of its own open."""
+
+        def __init__(self, pool: Any, name: str, timeout: float | None, max_pool_size: int = SESSIONS):
             self.ssh_pool, self.ssh_name, self.timeout, self.max_pool_size = pool, name, timeout, max_pool_size
-            self.pools = urllib3._collections.RecentlyUsedContainer(4, dispose_func=lambda p: p.close())
+            self.connections = ConnectionPool(pool, name, timeout, max_pool_size)
             super().__init__()
 
         def get_connection(self, url, proxies=None):
-            with self.pools.lock:
-                found = self.pools.get(url)
-                if found is None:
-                    found = ConnectionPool(self.ssh_pool, self.ssh_name, self.timeout, self.max_pool_size)
-                    self.pools[url] = found
-            return found
+            return self.connections
+
+        def close(self):
+            super().close()
+            self.connections.close()
 
     _ADAPTER = PoolAdapter
     return _ADAPTER

@@ -73,7 +73,13 @@ def test_its_log_streams_from_the_far_host(far, far_pool):
         b.close()
 
 
-async def test_the_pane_lists_and_stops_a_far_container_after_confirm(far):
+def select(app) -> None:
+    table = app._table("containers")
+    key = next(k for k, (_, row) in table._rows.items() if row.name == TICKER)
+    table.move_cursor(row=table.get_row_index(key))
+
+
+async def test_the_pane_lists_follows_and_stops_a_far_container_after_confirm(far):
     assert find_action(DockerBackend, "container.stop").confirm
     ssh = far.ssh_host()
     config = (f"ui: {{start_pane: containers}}\n"
@@ -88,9 +94,14 @@ async def test_the_pane_lists_and_stops_a_far_container_after_confirm(far):
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: state() == "running", 30)
-            table = app._table("containers")
-            key = next(k for k, (_, row) in table._rows.items() if row.name == TICKER)
-            table.move_cursor(row=table.get_row_index(key))
+            select(app)
+            await pilot.press("l")  # its log, streamed from the far engine over ssh
+            await wait_for(pilot, lambda: app.current_pane == "logs")
+            logs = app._table("logs")
+            await wait_for(pilot, lambda: any(line.plain.startswith("far tick ") for line in logs.view.lines), 30)
+            assert logs.title.startswith(f"container/{TICKER}")
+            await pilot.press(str(app.pane_keys.index("containers") + 1))
+            select(app)
             await pilot.press("x")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("y")
@@ -99,3 +110,21 @@ async def test_the_pane_lists_and_stops_a_far_container_after_confirm(far):
             assert far.container_state() == "exited"
     finally:
         far.docker("start", TICKER, check=False)
+
+
+def test_more_containers_than_sshd_allows_sessions_are_sampled(far, far_pool):
+    """Stats of a dozen running containers are sampled in parallel, yet the far sshd's
+    default MaxSessions (10 per connection) is never exceeded: requests share a few."""
+    names = [f"far-many-{i}" for i in range(12)]
+    for name in names:
+        far.docker("run", "-d", "--name", name, "--network", "none", "sd-far-ticker:1", "sh", "-c",
+                   'trap "exit 0" TERM; while true; do sleep 1 & wait; done')
+    b = backend(far, far_pool)
+    try:
+        rows = {r.name: r for r in b.poll(frozenset({"containers"}))["containers"]}
+        assert all(rows[n].state == "running" and rows[n].mem_bytes for n in names), rows
+        tail = far_pool.run("far", ["true"], timeout=10)  # the connection still opens sessions
+        assert tail.rc == 0
+    finally:
+        b.close()
+        far.docker("rm", "-f", *names, check=False)
