@@ -8,7 +8,8 @@ another host: over SSH to the namespace's address.
 The namespace shares this machine's filesystem, so its sshd hands its sessions
 DOCKER_HOST and SLURM_CONF (sshd_config `SetEnv`) naming the namespace's own engine and
 controller; a remote `docker system dial-stdio` or `squeue` there never sees the shared
-engine or the lab's controller. `down()`/`up()` take the veth off the network and back.
+engine or the lab's controller. `down()`/`up()` set the namespace's end of the veth down and
+up again; a guard route keeps the /30 off the default route meanwhile.
 Everything is torn down by `stop()`, also after a partial start.
 """
 
