@@ -104,6 +104,7 @@ class DockerBackend(Backend):
         self._usage: dict[str, Usage] = {}
         self._sampling: threading.Thread | None = None
         self._ssh: tuple | None = None  # ssh:// urls: (pool, ssh host name, own pool?)
+        self._ssh_lock = threading.Lock()
 
     # -- client ------------------------------------------------------------------------
 
@@ -113,9 +114,10 @@ class DockerBackend(Backend):
             return docker.APIClient(base_url=self.settings.url, timeout=timeout)
         from servedeck.backends.docker.sshtransport import api_client, ssh_target
 
-        if self._ssh is None:
-            self._ssh = ssh_target(self.settings.url, self.context.extras.get("ssh"))
-        pool, name, _own = self._ssh
+        with self._ssh_lock:  # the poll, the events thread and log follows may race here
+            if self._ssh is None:
+                self._ssh = ssh_target(self.settings.url, self.context.extras.get("ssh"))
+            pool, name, _own = self._ssh
         return api_client(pool, name, timeout)
 
     def _api(self) -> Any:
