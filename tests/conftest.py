@@ -44,14 +44,3 @@ def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
     if "SERVEDECK_STATE_DIR" not in os.environ:
         monkeypatch.setenv("SERVEDECK_STATE_DIR", str(tmp_path_factory.getbasetemp() / "state"))
-
-
-# These read the session lab as `lab up` made it (its workers running as SLURM jobs, a
-# quiet Docker event stream); later tests drain, cancel and restart those workers. They
-# pass alone and failed after the rest in one full run: run them first until the tests
-# that mutate the shared lab get their own (noted as open in issue 15's closing note).
-FIRST = ("tests/overview/test_overview_lab.py", "tests/docker/test_containers_pane.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))

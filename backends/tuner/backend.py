@@ -1,6 +1,7 @@
 """The Experiments pane: attaches to a running tuner's control socket (as the deployments
 pane attaches to the orchestrator); without one, it shows the last tuning from the state
-file, degraded. A header row carries progress (n of N), elapsed, ETA and the best so far;
+file, degraded (down, with those rows, when the state says running and its tuner's pid
+is gone: killed mid-run). A header row carries progress (n of N), elapsed, ETA and the best so far;
 then one row per experiment: parameters, phase and time in it, headline metrics, score,
 SLO met. Actions: stop, resume (starts `servedeck tune run TASK --resume` detached),
 results, the tuner's live log (benchmark output) in the logs pane, and `g`: score (or
@@ -105,6 +106,18 @@ def rows(doc: Mapping[str, Any]) -> list[ExperimentRow]:
     return out
 
 
+def tuner_alive(pid: object) -> bool:
+    """A tuner process with this pid runs here (the state dir is local): a tuner killed
+    with -9 leaves its state saying "running", and only its pid tells."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"servedeck" in cmdline and b"tune" in cmdline
+
+
 class TunerBackend(Backend):
     kind = "tuner"
     settings_model = TunerBackendSettings
@@ -165,8 +178,18 @@ class TunerBackend(Backend):
                     raise  # a tuner has run here: its state should be readable
                 self._doc = {}
                 return {"experiments": ()}  # no tuning has run yet: idle, not down
+            if last["status"] == "running":  # the state says running, nothing answers
+                last = {**last, "status": "died" if not tuner_alive(last.get("pid")) else "not answering"}
             self._doc = last
             panes = {"experiments": tuple(rows(last))} if "experiments" in wanted else {}
+            if last["status"] == "died":  # killed mid-run: down, with its last rows
+                died = BackendError(f"tuner (pid {last.get('pid')}) died while tuning {last['task_name']}; "
+                                    "showing its last state", hint="resume it with `u`")
+                died.panes = panes  # type: ignore[attr-defined]  # the runner keeps them
+                raise died from None
+            if last["status"] == "not answering":
+                raise BackendError(f"tuner (pid {last.get('pid')}) does not answer its control socket ({exc.message})",
+                                   reachable=True) from None
             raise PartialPoll(panes, f"tuner not running; showing the last state of {last['task_name']}",
                               hint="resume it with `u`") from None
         return {"experiments": tuple(rows(self._doc))} if "experiments" in wanted else {}

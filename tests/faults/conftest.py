@@ -1,7 +1,8 @@
 """The fault lab: a lab of this suite's own, so killing its services disturbs no other
 test. It has its own dockerd (socket, data root and exec root under its directory; the
 shared engine on /var/run/docker.sock is never touched), its own SLURM, sshd, Prometheus,
-exporters, router and worker, on ports FAULT_SHIFT above this run's lab ports."""
+exporters, router and worker, Pylet head and worker, sllm head stand-in (and the
+tuner fault's tuning), on ports FAULT_SHIFT above this run's lab ports."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def fault_config(fault_lab: LabInfo) -> str:
     for targets in data["backends"].values():
         for target in targets:
             target["interval"] = INTERVAL
+    if "tuner" in data:  # the tuner fault's tuning: ports of this run, the built-in benchmark
+        from fault_serverless import tuner_settings
+
+        data["tuner"].update(tuner_settings(fault_lab))
     path = fault_lab.dir / "faults.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)

@@ -1,10 +1,11 @@
 """The fault matrix: one entry per service the lab runs, saying how to kill it, how to
 bring it back, and where the cockpit and `status --json` must show it.
 
-A new system adds its service with one `Fault(...)` appended to FAULTS (from its own test
-folder: `from fault_matrix import FAULTS, Fault, backend_shows, rows_show`). The defaults
-kill and restart a lab service by its recorded pid and argv (`lab.manager.stop_service`,
-`restart_service`), so most entries only name the service, the pane, and what shows it.
+A new system adds its service with one `Fault(...)` appended to FAULTS (from a module of
+its own that test_fault_matrix.py imports, as fault_serverless.py does for Pylet, the
+sllm head and the tuner). The defaults kill and restart a lab service by its recorded
+pid and argv (`lab.manager.stop_service`, `restart_service`), so most entries only name
+the service, the pane, and what shows it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class Fault:
     # An exporter's death reaches the cockpit through Prometheus: the clock of "shown
     # within two refresh intervals" starts when Prometheus itself has recorded it.
     noticed: Callable[[LabInfo], bool] | None = None
+    drawn: tuple[str, ...] = ("down",)  # the pane says one of these while it is down
+    # A service the lab does not run by itself (a tuning) is started before the cockpit
+    # opens (lab, config path), and what the fault left behind is cleared after it.
+    prepare: Callable[[LabInfo, str], None] | None = None
+    cleanup: Callable[[LabInfo], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def do_kill(self, lab: LabInfo) -> None:

@@ -16,6 +16,13 @@ from typing import Iterator
 import pytest
 
 from orch_support import BASE, Orch, slots, start_router
+from servedeck.lab.manager import down
+from servedeck.lab.services.base import Context
+from servedeck.lab.services.slurm import start_slurm
+from servedeck.lab.state import LabInfo
+from support import lab_ports
+
+OWN_SLURM_SHIFT = 27  # inside this run's port range, clear of its lab (0) and the fault lab (18)
 
 
 @pytest.fixture
@@ -42,3 +49,23 @@ def orch(lab, tmp_path) -> Iterator[Orch]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@pytest.fixture
+def own_slurm(tmp_path_factory) -> Iterator[str]:
+    """A SLURM of this test alone (munge, slurmctld, slurmd: its own single node), for a
+    test that takes its node down: the session lab's node runs the lab's worker jobs,
+    which a DOWN node kills and requeues. Yields its SLURM_CONF; ask for it before `orch`
+    (`def test(own_slurm, orch)`) so it outlives the orchestrator's clean-up."""
+    d = tmp_path_factory.mktemp("own-slurm")
+    info = LabInfo(dir=d)
+    info.save()
+    ctx = Context(dir=d, ports=lab_ports().shifted(OWN_SLURM_SHIFT), info=info, log=lambda _: None)
+    try:
+        wait = start_slurm(ctx)
+        assert wait is not None and info.service("slurmctld") is not None and not info.service("slurmctld").reused, \
+            "a SLURM controller already answers without SLURM_CONF: the test cannot have its own"
+        wait()
+        yield str(info.slurm_conf)
+    finally:
+        down(d, log=lambda _: None)

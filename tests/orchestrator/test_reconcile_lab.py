@@ -108,7 +108,10 @@ def test_short_time_limit_predrains_without_capacity_gap(orch):
     assert any(r.startswith("walltime") for r in reasons)
 
 
-def test_node_failure_blacklists_the_node(orch):
+def test_node_failure_blacklists_the_node(own_slurm, orch):
+    """On a SLURM of its own: taking the session lab's only node down would kill and
+    requeue the lab's own worker jobs (their router then lists them unhealthy)."""
+    orch.slurm_env["SLURM_CONF"] = own_slurm
     orch.write_config(replicas=1)
     orch.start()
     until(orch.ready_urls, 90, what="1 ready worker")

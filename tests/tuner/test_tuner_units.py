@@ -197,3 +197,34 @@ def test_pane_is_idle_not_down_before_any_tuning(tmp_path: Path) -> None:
     backend = TunerBackend(TunerBackendSettings(name="t", state_dir=str(tmp_path / "never-used")))
     assert backend.poll(frozenset({"experiments"})) == {"experiments": ()}
     assert not backend.perform("tuner.plot", None, "").ok
+
+
+def test_a_tuner_killed_mid_run_is_down_with_its_last_rows(tmp_path: Path) -> None:
+    """kill -9 leaves the state saying running: the pane says died (down), not running."""
+    import subprocess
+    import sys
+
+    from servedeck.backends.base import Health
+    from servedeck.backends.runner import BackendRunner
+    from servedeck.backends.tuner.backend import TunerBackend, TunerBackendSettings
+    from servedeck.tuner.state import Experiment, TunerState, TunerStore
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    state = TunerState(task_name="killed", strategy="grid_search", budget=2, pid=gone.pid,
+                       experiments=[Experiment(id=1, parameters={"x": 1}, status="benchmarking")])
+    TunerStore(state_dir / "killed.json").save(state)
+    (state_dir / "current").write_text("killed")
+    (state_dir / "tuner.sock").write_text("")  # a socket file left behind: nothing answers
+    runner = BackendRunner(TunerBackend(TunerBackendSettings(name="t", state_dir=str(state_dir))))
+    snap = runner.poll_once(frozenset({"experiments"}))
+    assert snap.state.health is Health.DOWN and "died" in snap.state.message, snap.state
+    header, exp = snap.panes["experiments"]
+    assert header.phase == "died" and exp.phase == "benchmarking"
+
+    state.status = "stopped"  # a tuner that stopped as asked: its last state, degraded
+    TunerStore(state_dir / "killed.json").save(state)
+    snap = runner.poll_once(frozenset({"experiments"}))
+    assert snap.state.health is Health.DEGRADED and snap.panes["experiments"][0].phase == "stopped"
