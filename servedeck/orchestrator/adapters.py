@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from servedeck.backends.base import BackendContext, BackendError, PartialPoll
+from servedeck.backends.base import BackendContext, BackendError
 from servedeck.backends.commands import CommandRunner, LocalRunner
 from servedeck.backends.rows import WorkerRow
 from servedeck.backends.slurm import parse as slurm_parse
@@ -61,6 +61,8 @@ class SlurmCLI:
         self.runner = runner or LocalRunner()
         self.timeout = timeout
         self._json = True
+        self._parsed: tuple[str, list[SlurmJob]] = ("", [])  # the last output and its jobs: a watch
+        # that finds the queue unchanged does not parse it again
 
     def _run(self, operation: str, argv: Sequence[str]):
         try:
@@ -77,17 +79,24 @@ class SlurmCLI:
         if self._json:
             try:
                 result = self._run("squeue", ["squeue", "--me", "--json"])
-                jobs = self._from_json(result.stdout)
+                jobs = self._cached(result.stdout, self._from_json)
             except (SlurmError, slurm_parse.SqueueParseError, ValueError):
                 # An older SLURM without --json (or one printing something else): the text
                 # form, from now on if it works.
                 result = self._run("squeue", ["squeue", "--me", "-h", "-o", _TEXT])
                 self._json = False
-                jobs = self._from_text(result.stdout)
+                jobs = self._cached(result.stdout, self._from_text)
         else:
             result = self._run("squeue", ["squeue", "--me", "-h", "-o", _TEXT])
-            jobs = self._from_text(result.stdout)
+            jobs = self._cached(result.stdout, self._from_text)
         return [j for j in jobs if j.name.startswith(name_prefix)]
+
+    def _cached(self, text: str, parse) -> list[SlurmJob]:
+        if text and text == self._parsed[0]:
+            return self._parsed[1]
+        jobs = parse(text)
+        self._parsed = (text, jobs)
+        return jobs
 
     @staticmethod
     def _from_json(text: str) -> list[SlurmJob]:
@@ -148,12 +157,9 @@ class RouterClient:
 
     def workers(self) -> tuple[WorkerRow, ...]:
         try:
-            panes = self.backend.poll(frozenset({"workers"}))
-        except PartialPoll as exc:  # some workers unhealthy: the list is still complete
-            panes = exc.panes
+            return self.backend.worker_rows()
         except BackendError as exc:
             raise RouterError("list", exc.message) from None
-        return tuple(panes.get("workers", ()))
 
     def add(self, url: str) -> None:
         try:
