@@ -210,7 +210,8 @@ def measure_ready_and_replace(config: Path, repeat: int, replicas: int = 2) -> d
     result: dict = {"replicas": replicas, "router": "sglang-router 0.1.9 (legacy API)",
                     "settings": "direct; health 2 s / timeout 2 s; ready after 2 OKs, unhealthy after 2 failures; "
                                 "restart backoff 5 s; deregister grace 1 s",
-                    "killed_job_states": [r["killed_job_state_after"] for r in runs]}
+                    "killed_job_states": [r["killed_job_state_after"] for r in runs],
+                    "run_phases_s": [r["run_phases_s"] for r in runs]}
     for key in ("run_to_ready_s", "scancel_to_replaced_s", "kill_to_replaced_s"):
         s = _summary([r[key] for r in runs])
         target = round(TARGET_VS_SGORCH[key] * SGORCH[key], 3)

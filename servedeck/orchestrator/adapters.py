@@ -9,7 +9,8 @@ module as `SlurmError` / `RouterError` naming the operation, for metrics and bac
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -61,8 +62,9 @@ class SlurmCLI:
         self.runner = runner or LocalRunner()
         self.timeout = timeout
         self._json = True
-        self._parsed: tuple[str, list[SlurmJob]] = ("", [])  # the last output and its jobs: a watch
-        # that finds the queue unchanged does not parse it again
+        # The last output, its jobs and the second they were parsed at: a watch that finds the
+        # queue unchanged does not parse it again.
+        self._parsed: tuple[str, list[SlurmJob], int] = ("", [], 0)
 
     def _run(self, operation: str, argv: Sequence[str]):
         try:
@@ -92,11 +94,17 @@ class SlurmCLI:
         return [j for j in jobs if j.name.startswith(name_prefix)]
 
     def _cached(self, text: str, parse) -> list[SlurmJob]:
-        if text and text == self._parsed[0]:
+        """squeue's JSON gives start times, not time left (parse_json counts from now):
+        a reused parse has its running jobs' time left moved on by the seconds since."""
+        now = int(time.time())
+        if not text or text != self._parsed[0]:
+            self._parsed = (text, parse(text), now)
             return self._parsed[1]
-        jobs = parse(text)
-        self._parsed = (text, jobs)
-        return jobs
+        _, jobs, at = self._parsed
+        if now == at or not self._json:
+            return jobs  # the text form's %L is squeue's own: the same text, the same time left
+        return [replace(j, time_left_s=max(0, j.time_left_s - (now - at)))
+                if j.time_left_s is not None and j.state == "RUNNING" else j for j in jobs]
 
     @staticmethod
     def _from_json(text: str) -> list[SlurmJob]:

@@ -88,7 +88,6 @@ class Engine:
         self._wake: dict[str, float] = {}  # the next drain deadline, backoff end or fast probe, by deployment
         self._probe_at: dict[tuple[str, str], float] = {}  # next fast probe of a booting or failing worker
         self._soon: set[str] = set()  # deployments with a new worker to probe now
-        self._jobs_cache: tuple[float, dict[str, dict[str, SlurmJob]] | None] = (-1e9, None)
         self._taken_ports: set[int] = set()
         self.allow_submit = True  # `adopt` runs passes that never submit
         self.dry_run = False  # `adopt --dry-run`: decide on a copy, record, change nothing
@@ -111,15 +110,11 @@ class Engine:
         woken = {name for name, at in self._wake.items() if at <= now} | self._soon
         if not (force or health or woken or now >= self._next_watch):
             return self._wait(now)
-        soon_only = not (force or health or now >= self._next_watch)
-        if soon_only and time.monotonic() - self._jobs_cache[0] < self.watch_s / 2:
-            jobs = self._jobs_cache[1]  # a timer or a new worker, just after a watch: no second squeue
-        else:
-            fast = now < self._fast_watch_until and any(
-                w.phase in (SUBMITTING, PENDING) for d in self.state.deployments.values() for w in d.workers.values())
-            self._next_watch = now + (self.watch_s / 4 if fast else self.watch_s)
-            jobs = self._jobs(deps, health)
-            self._jobs_cache = (time.monotonic(), jobs)
+        # Always a fresh squeue: jobs seen before this pass's submits would read as gone.
+        fast = now < self._fast_watch_until and any(
+            w.phase in (SUBMITTING, PENDING) for d in self.state.deployments.values() for w in d.workers.values())
+        self._next_watch = now + (self.watch_s / 4 if fast else self.watch_s)
+        jobs = self._jobs(deps, health)
         busy = _Once(listening_ports)  # read only when a port is picked
         for dep in deps:
             probe: set[str] | None = None  # None: every worker (the health pass)
@@ -235,6 +230,8 @@ class Engine:
                     deployment=dep.name)
         dep_jobs = None if jobs is None else jobs.get(dep.name, {})
         with self.lock:
+            if not (self.dry_run or self.readonly):
+                self._tunnel_ports(dep, s)  # before the probes: a probe of a tunnel not yet (re)opened fails
             targets = [(w.instance_id, w.url + dep.health.path) for w in s.workers.values()
                        if w.url and w.phase in (STARTING, READY) and (probe is None or w.instance_id in probe)]
             ready_lines = self._ready_lines(dep, s)
@@ -257,7 +254,6 @@ class Engine:
         with self.lock:
             before = dict(s.restarts)
             mark, breaker, blacklist = s.seq, s.breaker_open_until, set(s.blacklist)
-            self._tunnel_ports(dep, s)
             effects = decide(dep, s, facts, new_port=lambda: self._port(dep, busy))
             if not self.allow_submit:
                 effects = [e for e in effects if e.kind != "submit"]
