@@ -27,6 +27,7 @@ paramiko = lazy("paramiko", "common")  # loaded when a tunnel first opens, in it
 
 _CHUNK = 65536
 _WATCH_S = 0.5
+_CONNECT_WAIT_S = 10.0  # how long a client of a -L tunnel waits for the SSH connection
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Tunnel:
         self._acceptor: threading.Thread | None = None
         self._transport: paramiko.Transport | None = None
         self._was_up = False
+        self._up = threading.Event()  # set while state == "up": connections wait for it
 
     # -- public -----------------------------------------------------------------------
 
@@ -108,12 +110,7 @@ class Tunnel:
         self._set("closed", "")
 
     def wait_up(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.state == "up":
-                return True
-            time.sleep(0.05)
-        return self.state == "up"
+        return self._up.wait(timeout)
 
     def row(self) -> TunnelRow:
         with self._lock:
@@ -128,6 +125,9 @@ class Tunnel:
     def _set(self, state: str, error: str | None = None) -> None:
         if state == "up":
             self._was_up = True
+            self._up.set()
+        else:
+            self._up.clear()
         changed = False
         with self._lock:
             if state != self.state:
@@ -249,6 +249,15 @@ class Tunnel:
             threading.Thread(target=self._forward_local, args=(client, peer), daemon=True).start()
 
     def _forward_local(self, client: socket.socket, peer) -> None:
+        # The listener is bound before the SSH connection is up (and stays bound while it
+        # reconnects): a client that arrives then waits for it, as it would on a slow
+        # network, instead of being reset (a just-restarted orchestrator's first probes
+        # were reset and counted as failures).
+        deadline = time.monotonic() + _CONNECT_WAIT_S
+        while not self._up.wait(_WATCH_S):
+            if self._stop.is_set() or time.monotonic() > deadline:
+                client.close()
+                return
         transport = self._transport
         if transport is None or not transport.is_active() or self.state != "up":
             client.close()
