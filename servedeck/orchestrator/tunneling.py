@@ -108,6 +108,14 @@ class Tunnels:
             tunnel.stop()
             self._taken.discard(tunnel.spec.local_port)
 
+    def rows(self, deployment: str) -> list[dict[str, Any]]:
+        """The deployment's open tunnels as the Tunnels pane draws them (TunnelRow fields)."""
+        from dataclasses import asdict
+
+        with self._lock:
+            tunnels = [t for (name, _), t in self._open.items() if name == deployment]
+        return [asdict(t.row()) for t in tunnels]
+
     def up_count(self, dep: Deployment) -> int:
         with self._lock:
             return sum(1 for (name, _), t in self._open.items() if name == dep.name and t.state == "up")
