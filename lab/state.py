@@ -72,15 +72,6 @@ class LabInfo:
         return [s.url for s in self.services if s.name.startswith("worker-") and s.url]
 
     @property
-    def deployment_urls(self) -> list[str]:
-        """The router URLs of the orchestrator's workers (tunnels' local ends) while it runs."""
-        if self.service("orchestrator") is None:
-            return []
-        from servedeck.lab.services.orchestrator import worker_urls
-
-        return worker_urls(self.dir)
-
-    @property
     def prometheus_url(self) -> str | None:
         return self._url("prometheus")
 
