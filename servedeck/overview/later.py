@@ -119,7 +119,7 @@ def _changes(kind: str, label: str, old: State, new: State, bad: Mapping[str, st
     for key, state in new.items():
         before = old.get(key)
         if before is None:
-            if new_too and old:
+            if new_too:  # the detector keeps the first look as a baseline
                 yield f"{kind}.new", f"{label} {key}", f"new, {state}", bad.get(str(state), INFO)
             continue
         if before != state:
