@@ -9,6 +9,8 @@ import yaml
 from servedeck.lab.services.compose_stack import recorded_stack
 from servedeck.lab.services.dynamo import recorded_target as dynamo_target
 from servedeck.lab.services.helper_container import recorded_target
+from servedeck.lab.services.orchestrator import NAME as ORCHESTRATOR
+from servedeck.lab.services.orchestrator import config_path as orchestrator_config
 from servedeck.lab.state import LabError, LabInfo
 
 HEADER = """\
@@ -52,6 +54,8 @@ def render(info: LabInfo) -> str:
         backends["slurm"] = [{"name": "lab-slurm", "ssh": "lab"}]
     elif info.slurm and info.slurm_conf is None:
         backends["slurm"] = [{"name": "lab-slurm"}]  # a reused controller answers locally
+    if info.service(ORCHESTRATOR) is not None:  # the orchestrator `lab up` runs (its socket from its config)
+        backends["orchestrator"] = [{"name": "lab-orchestrator", "config": str(orchestrator_config(info.dir))}]
     if info.docker_url:  # the autotuner on the lab's engine, with the stand-in SGLang image
         tuner = info.dir / "tuner"
         data["tuner"] = {"docker_url": info.docker_url, "image": "servedeck-standin-sglang:lab",

@@ -22,6 +22,7 @@ from servedeck.lab.services.dynamo import prepare_dynamo, start_dynamo_build, st
 from servedeck.lab.services.helper_container import start_helper, stop_helper
 from servedeck.lab.services.fleet import start_dcgm, start_router, start_workers
 from servedeck.lab.services.observability import start_node_exporter, start_prometheus
+from servedeck.lab.services.orchestrator import start_orchestrator, stop_orchestrator
 from servedeck.lab.services.serverlessllm import planned_ports as sllm_ports
 from servedeck.lab.services.serverlessllm import start_serverlessllm, stop_instance_leftovers
 from servedeck.lab.services.slurm import cancel_all_jobs, controller_answers, start_slurm
@@ -110,10 +111,14 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
         for wait in waiters:
             if wait is not None:
                 wait()
+        # needs SLURM, sshd and the router answering; its jobs boot while the helper starts
+        orchestrated = start_orchestrator(ctx) if full else None
         if full and helper:
             start_helper(ctx)  # needs the Docker Engine answering: after the waiters
             start_stack(ctx)
             prepare_dynamo(ctx)
+        if orchestrated is not None:
+            orchestrated()
         labconfig.write(info)
         if full:
             start_dynamo_build(ctx)  # in the background, through the verb and the lab's config
@@ -137,6 +142,10 @@ def up(dir: Path = DEFAULT_DIR, *, workers: int = 2, gpus: int = 4, ports: LabPo
 def _stop_all(info: LabInfo, log: Log) -> list[str]:
     """Stops our processes, newest first; returns the names of any that would not stop."""
     stuck = []
+    try:
+        stop_orchestrator(info, log)  # first: it would replace the jobs cancelled below
+    except LabError as exc:
+        stuck.append(str(exc))
     stop_helper(info.dir, log)
     stop_stack(info.dir, log)
     stop_dynamo_build(info.dir, log)

@@ -13,6 +13,7 @@ import pytest
 
 from servedeck.app.main_app import ServedeckApp
 from servedeck.config import load_config
+from support import router_urls
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def test_status_json_reports_the_lab(lab):
     # Other tests drain workers of this shared lab: degraded is possible, down is not.
     states = {b["name"]: (b["state"], b["error"]) for b in doc["backends"]}
     assert all(state in ("ok", "degraded") for state, _ in states.values()), states
-    assert {w["url"] for w in doc["workers"]} <= set(lab.worker_urls)
+    assert {w["url"] for w in doc["workers"]} <= set(router_urls(lab))
     up = {t["job"] for t in doc["targets"] if t["health"] == "up"}
     assert {"prometheus", "node", "dcgm", "router"} <= up  # workers may have been drained
 
@@ -65,4 +66,4 @@ async def test_cockpit_shows_live_backend_states_on_the_lab(lab):
                 break
             await pilot.pause(0.1)
         assert shown_as_polled()
-        assert {r.url for _, r in workers._rows.values()} <= set(lab.worker_urls)
+        assert {r.url for _, r in workers._rows.values()} <= set(router_urls(lab))

@@ -3,7 +3,9 @@
 Rows of the `deployments` pane: one summary row per deployment (desired/ready/unhealthy,
 paused, breaker) followed by one row per worker (job, node, port, tunnel, health streak,
 router registration, phase and time in phase). Actions send control commands; the
-timeline is a text follow-up. With `embed: true` and no orchestrator answering, one runs
+timeline is a text follow-up. The -L tunnels it holds open are rows of the `tunnels`
+pane too (and published on the board, so the Workers pane and the Endpoints view tie a
+tunneled worker to its job). With `embed: true` and no orchestrator answering, one runs
 inside this process for one-off use (it stops with the cockpit; workers keep running).
 """
 
@@ -21,6 +23,9 @@ from pydantic import Field
 from servedeck.backends.base import (
     Action, ActionResult, Backend, BackendContext, BackendError, BackendSettings, Column, PaneSpec, Rows, ShowText,
 )
+from servedeck.backends.router.match import board_for
+from servedeck.backends.rows import TunnelRow
+from servedeck.backends.ssh.backend import TUNNELS
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class OrchestratorBackend(Backend):
     kind = "orchestrator"
     settings_model = OrchestratorSettings
     default_interval = 2.0
-    panes = (DEPLOYMENTS,)
+    panes = (DEPLOYMENTS, TUNNELS)
     actions = (
         Action("orch.drain", "Drain worker (or whole deployment)", "deployments", confirm=True, key="d"),
         Action("orch.restart", "Restart worker(s), replacement first", "deployments", confirm=True, key="R"),
@@ -91,6 +96,7 @@ class OrchestratorBackend(Backend):
         self._embedded: Any = None
         self._thread: threading.Thread | None = None
         self._last: dict[str, Any] = {}
+        self.board = board_for(self.context)
 
     # -- connection ---------------------------------------------------------------------
 
@@ -152,9 +158,14 @@ class OrchestratorBackend(Backend):
         reply = self._request({"cmd": "status"})
         doc = reply.get("status") or {}
         self._last = {d["name"]: d for d in doc.get("deployments", [])}
-        if "deployments" not in wanted:
-            return {}
-        return {"deployments": tuple(rows(doc))}
+        tunnels = tuple(tunnel_rows(doc))
+        self.board.publish("tunnels", self.name, tunnels)
+        out: dict[str, Rows] = {}
+        if "deployments" in wanted:
+            out["deployments"] = tuple(rows(doc))
+        if "tunnels" in wanted:
+            out["tunnels"] = tunnels
+        return out
 
     # -- actions ------------------------------------------------------------------------
 
@@ -215,6 +226,17 @@ def rows(doc: Mapping[str, Any]) -> list[DeploymentRow]:
                 port=w.get("port"), tunnel=w.get("tunnel", ""), streak=streak, registered=w.get("registered"),
                 phase=w["phase"] + (" (retiring)" if w.get("retiring") else ""), phase_at=w.get("phase_since"),
                 reason=w.get("reason", ""), probe=probe_text(w.get("probe"))))
+    return out
+
+
+def tunnel_rows(doc: Mapping[str, Any]) -> list[TunnelRow]:
+    """The tunnels the orchestrator holds open, as rows of the Tunnels pane."""
+    fields = set(TunnelRow.__dataclass_fields__)
+    out = []
+    for d in doc.get("deployments", []):
+        for t in d.get("tunnels") or []:
+            if isinstance(t, dict) and fields <= set(t):
+                out.append(TunnelRow(**{k: t[k] for k in fields}))
     return out
 
 

@@ -34,6 +34,8 @@ class LabPorts:
     pylet_head: int = 8000  # Pylet's default head port
     pylet_worker: int = 15599  # Pylet's default worker port (instances on the ports after it)
     sllm_head: int = 8343  # the sllm head's port
+    orch_worker_base: int = 30020  # the orchestrator's workers: 4 ports from here (on the node)
+    orch_local_base: int = 30024  # ... and the local ends of their -L tunnels: 4 ports from here
 
     def shifted(self, offset: int) -> "LabPorts":
         """The same layout moved by `offset`, so several labs can run side by side."""

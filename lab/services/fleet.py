@@ -106,6 +106,9 @@ def start_router(ctx: Context) -> Waiter:
         binary, "launch", "--host", LOCAL, "--port", str(port), "--worker-urls", *urls,
         "--prometheus-host", LOCAL, "--prometheus-port", str(mport),
         "--health-check-interval-secs", "5", "--log-level", "warn",
+        # every worker gets its share (cache_aware sent a burst of one prompt to one worker,
+        # often one of the orchestrator's, which the DCGM stand-in and Prometheus do not follow)
+        "--policy", "round_robin",
     ], port=port, url=f"http://{LOCAL}:{port}")
     ctx.scrape_targets["router"] = [f"{LOCAL}:{mport}"]
 

@@ -101,7 +101,7 @@ class Service:
             with self.engine.lock:
                 doc = status.build(self.config, self.engine.state, time.time(), running=True,
                                    deployment=name, metrics_port=self.metrics_port,
-                                   probes=self.engine.node_prober.results)
+                                   probes=self.engine.node_prober.results, tunnels=self.engine.tunnels.rows)
             return {"ok": True, "message": "", "status": doc}
         if self.engine.readonly:
             return {"ok": False, "message": f"refused: {cmd} changes state (the orchestrator runs read-only)"}

@@ -16,9 +16,10 @@ TIMELINE_SHOWN = 50
 
 
 def build(config: SGOrchConfig, state: State, now: float, *, running: bool, deployment: str | None = None,
-          metrics_port: int | None = None, probes: Callable[[str], Mapping[str, Any]] | None = None
-          ) -> dict[str, Any]:
-    """`probes(deployment)` gives the node probes' last results by worker url, if any run."""
+          metrics_port: int | None = None, probes: Callable[[str], Mapping[str, Any]] | None = None,
+          tunnels: Callable[[str], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """`probes(deployment)` gives the node probes' last results by worker url, if any run;
+    `tunnels(deployment)` the -L tunnels it holds open (TunnelRow fields), if it holds any."""
     out: dict[str, Any] = {"running": running, "ts": now, "metrics_port": metrics_port, "deployments": []}
     for dep in config.deployments:
         if deployment and dep.name != deployment:
@@ -43,6 +44,7 @@ def build(config: SGOrchConfig, state: State, now: float, *, running: bool, depl
             "workers": [{**asdict(w), "time_in_phase_s": round(now - w.phase_since, 1),
                          "probe": probed[w.url].as_dict() if w.url in probed else None} for w in workers],
             "prometheus_port": dep.launch.prometheus_port,
+            "tunnels": tunnels(dep.name) if tunnels else [],
             "timeline": [asdict(t) for t in s.timeline[-TIMELINE_SHOWN:]],
         })
     return out

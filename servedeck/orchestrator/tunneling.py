@@ -17,6 +17,9 @@ from servedeck.orchestrator.config import Deployment, SGOrchConfig
 from servedeck.orchestrator.logging_json import log
 
 
+UP_WAIT_S = 10.0  # how long opening a tunnel may hold up a pass before its worker is probed
+
+
 def ssh_name(dep: Deployment) -> str:
     return f"sgorch-{dep.name}"
 
@@ -73,6 +76,9 @@ class Tunnels:
                 return
             self._open[key] = tunnel
             self._taken.add(port)
+        # start() connects in the background: a probe through a tunnel not yet up is reset
+        # and counted as a failure (a re-opened tunnel's worker was replaced that way).
+        tunnel.wait_up(UP_WAIT_S)
         worker.local_port = port
         worker.tunnel = spec.name
         worker.url = f"http://{c.advertise_host}:{port}"
@@ -107,6 +113,14 @@ class Tunnels:
         if tunnel is not None:
             tunnel.stop()
             self._taken.discard(tunnel.spec.local_port)
+
+    def rows(self, deployment: str) -> list[dict[str, Any]]:
+        """The deployment's open tunnels as the Tunnels pane draws them (TunnelRow fields)."""
+        from dataclasses import asdict
+
+        with self._lock:
+            tunnels = [t for (name, _), t in self._open.items() if name == deployment]
+        return [asdict(t.row()) for t in tunnels]
 
     def up_count(self, dep: Deployment) -> int:
         with self._lock:

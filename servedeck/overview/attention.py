@@ -7,35 +7,15 @@ since); the others count from the first refresh that saw it (`FirstSeen`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping
 
 from servedeck.backends.base import Health, Snapshot
+from servedeck.overview import later
 from servedeck.overview.common import (
-    CRIT, FAILED_JOB_STATES, SEVERITY_RANK, WARN, BackendRef, FirstSeen, Jump, match_all, rows_of,
+    CRIT, FAILED_JOB_STATES, WARN, BackendRef, FirstSeen, Jump, match_all, rows_of,
 )
+from servedeck.overview.shapes import AttentionItem, Limits
 from servedeck.text import safe
-
-
-@dataclass(frozen=True)
-class Limits:
-    """When a condition becomes a problem (the rest are faults as soon as they are seen)."""
-
-    pending_s: float = 300.0  # a job pending longer than this needs attention
-    ended_s: float = 900.0  # a failed/cancelled job stays listed this long after it is first seen
-
-
-@dataclass(frozen=True)
-class AttentionItem:
-    severity: str  # crit | warn
-    rule: str  # backend_down, job_failed, ... (stable: tests and scripts match on it)
-    subject: str  # what is wrong: "backend slurm", "job 42", "GPU node1/3"
-    why: str  # one line
-    since: float  # when it began (epoch seconds)
-    jump: Jump | None = None
-
-    def sort_key(self) -> tuple:
-        return (SEVERITY_RANK.get(self.severity, 9), self.since, self.subject)
 
 
 Rule = Callable[[Mapping[str, Snapshot], float, FirstSeen, Limits], Iterable[AttentionItem]]
@@ -166,7 +146,7 @@ def target_rule(snapshots, now, seen, limits) -> Iterator[AttentionItem]:
 
 
 RULES: tuple[Rule, ...] = (backend_rule, job_rule, worker_rule, serving_rule, tunnel_rule, deployment_rule,
-                           gpu_rule, run_rule, target_rule)
+                           gpu_rule, run_rule, target_rule, *later.RULES)
 
 
 MAX_PER_RULE = 8  # a rule with more items shows the worst ones and one line for the rest

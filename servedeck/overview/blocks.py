@@ -16,27 +16,9 @@ from servedeck.backends.metrics.model import GpuRow, sort_gpus
 from servedeck.overview.common import (
     ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, WARN, BackendRef, Jump, rows_of,
 )
+from servedeck.overview import later
+from servedeck.overview.shapes import MAX_ROWS, Block, BlockRow, clip
 from servedeck.text import safe
-
-MAX_ROWS = 8  # rows a block shows before "+N more"
-
-
-@dataclass(frozen=True)
-class BlockRow:
-    cells: tuple[str, ...]
-    level: str = ""  # "", warn, crit: how the row is coloured
-    jump: Jump | None = None
-
-
-@dataclass(frozen=True)
-class Block:
-    key: str  # the pane it summarises
-    title: str
-    columns: tuple[str, ...]
-    rows: tuple[BlockRow, ...] = ()
-    more: int = 0  # rows left out
-    summary: str = ""  # one line next to the title (counts)
-
 
 @dataclass(frozen=True)
 class GpuHost:
@@ -71,10 +53,6 @@ class GpuHost:
         return CRIT if self.xid or "crit" in levels else WARN if "warn" in levels else ""
 
 
-def _clip(rows: list[BlockRow]) -> tuple[tuple[BlockRow, ...], int]:
-    return tuple(rows[:MAX_ROWS]), max(0, len(rows) - MAX_ROWS)
-
-
 def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
     return "—" if value is None else f"{value:.{digits}f}{unit}"
 
@@ -95,7 +73,7 @@ def serving_block(snapshots: Mapping[str, Snapshot]) -> Block:
         rows.append(BlockRow((safe(row.instance, 24), safe(row.model, 16), _fmt(row.running_reqs), _fmt(row.queued_reqs),
                               _fmt(row.gen_throughput), _fmt(None if row.ttft_p99_s is None else row.ttft_p99_s * 1000, "ms"),
                               row.state), level, Jump("serving", backend, row)))
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     total = sum(r.gen_throughput or 0 for _, r in entries)
     return Block("serving", "Serving", ("instance", "model", "run", "queue", "tok/s", "ttft99", "state"), shown, more,
                  f"{len(entries)} instances, {total:.0f} tok/s" if entries else "none")
@@ -112,7 +90,7 @@ def jobs_block(snapshots: Mapping[str, Snapshot]) -> Block:
     for (backend, state), n in sorted(counts.items(), key=order):
         level = CRIT if state in FAILED_JOB_STATES else WARN if state in ("PENDING", "CANCELLED") else ""
         rows.append(BlockRow((backend, state, str(n)), level, Jump("jobs", backend, first[(backend, state)])))
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     active = sum(n for (_, s), n in counts.items() if s in ACTIVE_JOB_STATES)
     return Block("jobs", "SLURM jobs", ("cluster", "state", "jobs"), shown, more,
                  f"{len(entries)} jobs, {active} active" if entries else "none")
@@ -132,7 +110,7 @@ def workers_block(snapshots: Mapping[str, Snapshot]) -> Block:
     for (backend, health), n in sorted(counts.items()):
         if health != "unhealthy":
             rows.append(BlockRow((backend, f"{n} workers", health), "", Jump("workers", backend, first[(backend, health)])))
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     healthy = counts_total(counts, "healthy")
     return Block("workers", "Router workers", ("router", "worker", "health"), shown, more,
                  f"{healthy}/{len(entries)} healthy" if entries else "none")
@@ -148,7 +126,7 @@ def tunnels_block(snapshots: Mapping[str, Snapshot]) -> Block:
     rows = [BlockRow((t.name, t.state, f"{t.local} -> {t.remote}", str(t.connections)),
                      CRIT if t.state == "down" else WARN if t.state == "reconnecting" else "",
                      Jump("tunnels", b, t)) for b, t in entries]
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     up = sum(1 for _, t in entries if t.state == "up")
     return Block("tunnels", "Tunnels", ("tunnel", "state", "forward", "conns"), shown, more,
                  f"{up}/{len(entries)} up" if entries else "none")
@@ -161,7 +139,7 @@ def deployments_block(snapshots: Mapping[str, Snapshot]) -> Block:
         short = row.desired is not None and (row.ready or 0) < row.desired
         rows.append(BlockRow((row.deployment, f"{row.ready or 0}/{_fmt(row.desired)}", str(row.unhealthy or 0), row.phase),
                              WARN if short else "", Jump("deployments", backend, row)))
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     return Block("deployments", "Deployments", ("deployment", "ready", "unhealthy", "phase"), shown, more,
                  f"{len(entries)} deployments" if entries else "none")
 
@@ -175,7 +153,7 @@ def run_block(snapshots: Mapping[str, Snapshot]) -> Block:
                              WARN if run.valid_for_benchmark is False else "", Jump("container_runs", backend, run)))
         for warning in run.warnings[:MAX_ROWS - 1]:
             rows.append(BlockRow(("", "warning", safe(warning, 40)), WARN, Jump("container_runs", backend, run)))
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     return Block("container_runs", "Container run", ("run", "state", "benchmark"), shown, more,
                  f"{sum(len(r.warnings) for _, r in entries)} warnings" if entries else "no current run")
 
@@ -186,15 +164,17 @@ def backends_block(snapshots: Mapping[str, Snapshot]) -> Block:
     rows = [BlockRow((safe(s.backend, 16), s.kind, s.state.health.value, safe(s.state.message, 40)),
                      CRIT if s.state.health is Health.DOWN else WARN if s.state.health is Health.DEGRADED else "",
                      Jump("backends", "servedeck", BackendRef(s.backend))) for s in entries]
-    shown, more = _clip(rows)
+    shown, more = clip(rows)
     ok = sum(1 for s in entries if s.state.health is Health.OK)
     return Block("backends", "Backends", ("backend", "kind", "state", "message"), shown, more, f"{ok}/{len(entries)} ok")
 
 
-BLOCKS = (serving_block, jobs_block, workers_block, tunnels_block, deployments_block, run_block, backends_block)
+BLOCKS = (serving_block, jobs_block, workers_block, tunnels_block, deployments_block, run_block, *later.BLOCKS,
+          backends_block)
 
 # The panes whose rows the overview reads: the panes the poller fetches while it shows.
-FED_BY = frozenset({"gpus", "serving", "jobs", "workers", "tunnels", "deployments", "container_runs", "targets"})
+FED_BY = frozenset({"gpus", "serving", "jobs", "workers", "tunnels", "deployments", "container_runs", "targets"}) \
+    | later.FED_BY
 
 
 def blocks(snapshots: Mapping[str, Snapshot]) -> list[Block]:

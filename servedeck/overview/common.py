@@ -74,14 +74,16 @@ def match_all(urls: Iterable[str], jobs: Iterable[Any], tunnels: Iterable[Any]) 
     Workers pane in O(workers + jobs) rather than O(workers x jobs) for big fleets."""
     from servedeck.backends.router.match import match_worker
 
-    tunnels = list(tunnels)
     by_port: dict[int, list[Any]] = {}
     for job in jobs:
         if job.port:
             by_port.setdefault(job.port, []).append(job)
     far_ports: dict[int, set[int]] = {}
+    by_local: dict[int, list[Any]] = {}  # a worker can only be behind a tunnel listening on its port
     for tunnel in tunnels:
         local, remote = cached_host_port(tunnel.local), cached_host_port(tunnel.remote)
+        if local:
+            by_local.setdefault(local[1], []).append(tunnel)
         if local and remote:
             far_ports.setdefault(local[1], set()).add(remote[1])
     found = {}
@@ -89,5 +91,5 @@ def match_all(urls: Iterable[str], jobs: Iterable[Any], tunnels: Iterable[Any]) 
         target = cached_host_port(url)
         ports = {target[1]} | far_ports.get(target[1], set()) if target else set()
         candidates = [j for p in sorted(ports) for j in by_port.get(p, ())]
-        found[url] = match_worker(url, candidates, tunnels)
+        found[url] = match_worker(url, candidates, by_local.get(target[1], ()) if target else ())
     return found

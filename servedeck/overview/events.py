@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from servedeck.backends.base import Health, Snapshot
+from servedeck.overview import later
 from servedeck.overview.common import ACTIVE_JOB_STATES, CRIT, FAILED_JOB_STATES, INFO, WARN
 from servedeck.text import safe
 
@@ -157,6 +158,7 @@ PANES: dict[str, tuple[Callable[[Any], State], Callable[[State, State], Iterable
     "workers": (_workers, _worker_events),
     "tunnels": (_tunnels, _tunnel_events),
     "deployments": (_deployments, _deployment_events),
+    **later.PANES,  # Compose, Pylet, sllm heads, Dynamo builds, the autotuner
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from servedeck.backends.base import PartialPoll
 from servedeck.backends.metrics.prometheus import PrometheusBackend, PrometheusSettings
+from support import router_urls
 
 pytestmark = pytest.mark.integration
 PANES = frozenset({"gpus", "serving", "routers"})
@@ -52,7 +53,7 @@ def test_load_through_the_router_moves_gpu_serving_and_router_gauges(lab):
             time.sleep(1)
     finally:
         stop.set()
-    assert routers[0].generation == "smg" and routers[0].workers_healthy == len(lab.worker_urls)
+    assert routers[0].generation == "smg" and routers[0].workers_healthy == len(router_urls(lab))
     assert busy[0].gen_throughput and busy[0].gen_throughput > 0
     assert busy[0].tpot_p50_s and 0 < busy[0].tpot_p50_s < 1
     backend.close()

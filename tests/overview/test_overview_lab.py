@@ -189,13 +189,19 @@ def test_killing_the_tunnels_ssh_session_needs_attention_and_reconnects(lab, own
 
 
 def test_the_joined_view_matches_the_services_own_answers(lab, fleet):
+    from servedeck.lab.services.orchestrator import config_path, deployment
+
     snaps = fleet.poll_all()
     router_url = next(s.url for s in lab.services if s.name == "router")
     listed = {w["url"] for w in httpx.get(f"{router_url}/workers", timeout=10).json()["workers"]}
     squeue = json.loads(subprocess.run(["squeue", "--json"], capture_output=True, text=True, env=slurm_env(lab),
                                        timeout=30, check=True).stdout)
-    port_of_job = {str(j["job_id"]): int(j["comment"].split("=")[1]) for j in squeue["jobs"]
-                   if (j.get("comment") or "").startswith("port=") and "RUNNING" in str(j.get("job_state"))}
+    running = [j for j in squeue["jobs"] if "RUNNING" in str(j.get("job_state"))]
+    port_of_job = {str(j["job_id"]): int(j["comment"].split("=")[1]) for j in running
+                   if (j.get("comment") or "").startswith("port=")}
+    # the orchestrator's jobs (comment sgorch:...;port=P) behind their tunnels, as it reports them
+    tunneled = {w["url"]: w for w in (deployment(config_path(lab.dir)) or {}).get("workers", [])}
+    orch_jobs = {str(j["job_id"]) for j in running if (j.get("comment") or "").startswith("sgorch:")}
     dcgm = next(s.url for s in lab.services if s.name == "dcgm")
     metrics = httpx.get(f"{dcgm}/metrics", timeout=10).text
     gpus_of_job: dict[str, set[str]] = {}
@@ -204,10 +210,16 @@ def test_the_joined_view_matches_the_services_own_answers(lab, fleet):
             gpu = line.split('gpu="')[1].split('"')[0]
             gpus_of_job.setdefault(line.split('hpc_job="')[1].split('"')[0], set()).add(gpu)
     rows = {r.id: r for r in endpoints(snaps)}
-    checked = 0
+    checked = through_tunnels = 0
     for url in listed:
         port = int(url.rsplit(":", 1)[1])
         row = rows[f"127.0.0.1:{port}"]
+        if url in tunneled:  # the job is the one behind the tunnel's far end
+            worker = tunneled[url]
+            assert worker["job_id"] in orch_jobs and row.job_id == worker["job_id"], (url, row)
+            assert row.tunnel == worker["tunnel"] and row.tunnel_state == "up" and row.links == "ok", row
+            through_tunnels += 1
+            continue
         jobs = [j for j, p in port_of_job.items() if p == port]
         assert row.job_id == (jobs[0] if jobs else ""), (url, row)
         if jobs:
@@ -215,6 +227,7 @@ def test_the_joined_view_matches_the_services_own_answers(lab, fleet):
             assert {g.split("/")[1] for g in row.gpus.split(", ")} == gpus_of_job[jobs[0]]
             assert row.worker == "lab-router" and row.job_state == "RUNNING"
     assert checked >= 1  # the lab's workers are SLURM jobs with GPUs
+    assert through_tunnels == 2  # the orchestrator's deployment, tunneled through the lab's sshd
 
 
 async def test_cockpit_opens_on_the_overview_with_its_blocks_live(lab, tmp_path):
@@ -235,3 +248,70 @@ async def test_cockpit_opens_on_the_overview_with_its_blocks_live(lab, tmp_path)
         await pilot.press("enter")  # the first attention item (the lab's helper run warns) or nothing
         if body.items:
             assert app.current_pane == body.items[0].jump.pane
+
+
+# Panes that fill once something is asked of the lab (the README says so): the autotuner's
+# experiments after `tune run`, the sllm models and their Pylet instances after a model is
+# registered, a log after `l` on a row.
+FILLED_ON_REQUEST = {"experiments", "sllm_models", "pylet_instances", "logs"}
+JOINED = {"overview", "backends", "endpoints"}  # drawn from the others
+
+
+async def test_every_pane_is_live_on_the_lab(lab, tmp_path):
+    """The README's claim, pane by pane; the Tunnels and Deployments panes show the
+    orchestrator's 2 workers (tunnels up, deployment 2/2 ready) and the Endpoints view
+    ties each to its job and tunnel."""
+    from servedeck.backends.runner import merge_rows
+    from servedeck.lab.services.orchestrator import DEPLOYMENT, REPLICAS
+
+    app = ServedeckApp(load_config(str(lab.config_path)), events=EventFeed(tmp_path / "events.jsonl"))
+    async with app.run_test(size=(200, 50)) as pilot:
+        async def shown(key: str, check, timeout: float = 30.0):
+            app.show_pane(key)
+            deadline = time.monotonic() + timeout
+            while True:
+                entries = merge_rows(app.snapshots, key)
+                if check(entries) and app._table(key).total_count:
+                    return entries
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pane {key}: {entries}"[:2000])
+                await pilot.pause(0.2)
+
+        def deployment_ready(entries) -> bool:
+            summary = [r for b, r in entries if b == "lab-orchestrator" and r.id == DEPLOYMENT]
+            workers = [r for b, r in entries if b == "lab-orchestrator" and r.instance]
+            return bool(summary) and (summary[0].ready, summary[0].desired) == (REPLICAS, REPLICAS) and \
+                len(workers) == REPLICAS and all(w.phase == "ready" and w.registered for w in workers)
+        deps = await shown("deployments", deployment_ready)
+        workers = [r for _, r in deps if r.instance]
+        assert all(r.tunnel and r.job_id and r.node for r in workers)
+
+        tunnels = await shown("tunnels", lambda entries: len([t for b, t in entries if b == "lab-orchestrator"
+                                                              and t.state == "up"]) == REPLICAS)
+        assert {t.name for b, t in tunnels if b == "lab-orchestrator"} == {w.tunnel for w in workers}
+        assert all(t.mode == "local" and t.ssh.startswith("sgorch-") for b, t in tunnels if b == "lab-orchestrator")
+
+        urls = {f"http://{t.local}" for _, t in tunnels}
+        listed = await shown("workers", lambda entries: urls <= {w.url for _, w in entries if w.healthy})
+        assert {w.job_id for _, w in listed if w.url in urls} == {w.job_id for w in workers}
+
+        app.show_pane("endpoints")
+        for _ in range(150):
+            rows = {r.id: r for _, r in app._table("endpoints")._rows.values()}
+            tunneled = [r for r in rows.values() if r.tunnel in {w.tunnel for w in workers}]
+            if len(tunneled) == REPLICAS and all(r.tunnel_state == "up" and r.job_id for r in tunneled):
+                break
+            await pilot.pause(0.2)
+        assert len(tunneled) == REPLICAS and all(r.links == "ok" for r in tunneled), rows
+
+        empty = []
+        for key in app.catalog.keys:
+            if key in JOINED | FILLED_ON_REQUEST:
+                continue
+            try:
+                await shown(key, lambda entries: any(app.snapshots[b].state.health.value in ("ok", "degraded")
+                                                     for b, _ in entries))
+            except AssertionError:
+                empty.append(key)
+        assert empty == []
+        assert FILLED_ON_REQUEST <= set(app.catalog.keys) | {"logs"}
