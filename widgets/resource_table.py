@@ -3,7 +3,9 @@
 Updates are diffs: unchanged cells are left alone, so the cursor, scroll position and
 selection survive every refresh. A filter (`/`) hides rows whose cells do not contain
 the text. Each pane gets its own subclass whose bindings are the actions its backends
-declare, so the footer, help, keymap and palette all see them.
+declare, so the footer, help, keymap and palette all see them. Whenever the rows on
+screen change (new data, scroll, resize, sort) the table posts `RowsOnScreen`, so the
+app can tell backends that pay per row (container stats) which rows are worth paying for.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class ResourceTable(DataTable):
             self.pane = pane
             self.action_id = action_id
 
+    class RowsOnScreen(Message):
+        """The set of rows on screen changed; `keys` are row ids (`row_id`)."""
+
+        def __init__(self, pane: str, keys: frozenset[str]):
+            super().__init__()
+            self.pane = pane
+            self.keys = keys
+
     def __init__(self, spec: PaneSpec, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.spec = spec
@@ -48,6 +58,8 @@ class ResourceTable(DataTable):
         self._all: list[tuple[str, Any]] = []
         self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
         self._dirty_rows: set[int] = set()  # row indexes changed since the last repaint
+        self._on_screen: frozenset[str] | None = None  # row ids last reported on screen
+        self._screen_check = False  # a RowsOnScreen check is scheduled
 
     def on_mount(self) -> None:
         self._shown_columns = fit_columns(self.spec, self.size.width)
@@ -61,12 +73,14 @@ class ResourceTable(DataTable):
     def on_resize(self) -> None:
         shown = fit_columns(self.spec, self.size.width)
         if shown == self._shown_columns:
+            self._check_on_screen_soon()  # a taller or shorter table shows other rows
             return
         self._shown_columns = shown
         self.clear(columns=True)
         for col in shown:
             self.add_column(col.title, key=col.key, width=col.width)
         self._rebuild({k: (*self._rows[k], self._own[k], self._cells[k]) for k in self._rows})
+        self._check_on_screen_soon()
 
     def _visible(self, cells: list) -> list:
         if len(self._shown_columns) == len(self.spec.columns):
@@ -129,6 +143,7 @@ class ResourceTable(DataTable):
                 cells = ["" if c.key in self.group_columns else x for c, x in zip(self.spec.columns, own)]
             last_group = group
             wanted[key] = (backend, row, own, cells)
+        self._check_on_screen_soon()
         kept = [k for k in self._rows if k in wanted]
         if list(wanted) != kept + [k for k in wanted if k not in self._rows]:
             self._rebuild(wanted)  # rows moved: lay out again in order
@@ -197,6 +212,37 @@ class ResourceTable(DataTable):
         for index in on_screen:
             if index < self.row_count:
                 self.refresh_row(index)
+
+    # -- which rows are on screen --------------------------------------------------
+
+    def rows_on_screen(self) -> frozenset[str]:
+        """Row ids of the lines shown now (rows are one line high)."""
+        height = self.scrollable_content_region.height - (self.header_height if self.show_header else 0)
+        top = int(self.scroll_y)
+        keys = (self._row_locations.get_key(i) for i in range(top, min(top + max(height, 0), self.row_count)))
+        return frozenset(k.value for k in keys if k is not None)
+
+    def _check_on_screen_soon(self) -> None:
+        """After the next refresh (layout and scroll settled), once per burst of changes."""
+        if not self._screen_check and self.is_attached:
+            self._screen_check = True
+            self.call_after_refresh(self._check_on_screen)
+
+    def _check_on_screen(self) -> None:
+        self._screen_check = False
+        keys = self.rows_on_screen()
+        if keys != self._on_screen:
+            self._on_screen = keys
+            self.post_message(self.RowsOnScreen(self.spec.key, keys))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._check_on_screen_soon()
+
+    def sort(self, *columns, key=None, reverse: bool = False):
+        result = super().sort(*columns, key=key, reverse=reverse)
+        self._check_on_screen_soon()
+        return result
 
     def _cell_width(self, value: Any) -> int:
         return measure(self.app.console, default_cell_formatter(value), 1)
