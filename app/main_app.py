@@ -155,6 +155,9 @@ class ServedeckApp(RowActions, App[int]):
         self.show_pane(self.current_pane)
         # Polls start once the first frame is on screen: the SDK imports and the SSH
         # connection they bring happen in worker threads, after the frame, not before it.
+        for runner in self.fleet.runners:  # no rows on screen yet: no per-row costs (container stats) in the first poll
+            for spec in runner.backend.panes:
+                runner.backend.show_rows(spec.key, frozenset())
         self.call_after_refresh(self.poller.start)
         self.set_interval(1.0, self._tick, name="ui tick")
 

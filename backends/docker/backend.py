@@ -174,11 +174,11 @@ class DockerBackend(Backend):
         return {"containers": rows}
 
     def _stats_ids(self) -> list[str]:
-        """Running containers whose usage is wanted: all of them for a one-shot caller
-        (`status --json`); under a scheduler only those whose rows are on screen."""
-        if self.wake is None:
+        """Running containers whose usage is wanted: all of them, unless a UI says which
+        rows it shows (`show_rows`; the cockpit says "none yet" before its first poll)."""
+        shown = self.on_screen.get("containers")
+        if self.wake is None or shown is None:
             return list(self._running)
-        shown = self.on_screen.get("containers", frozenset())
         return [cid for cid in self._running if cid[:12] in shown]
 
     def _sample_stats(self) -> dict:
