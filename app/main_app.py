@@ -32,7 +32,7 @@ from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 from servedeck.widgets.prompt_line import PromptLine
 from servedeck.widgets.panes import discover as discover_pane_bodies
-from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.resource_table import SEP, ResourceTable, table_class_for
 from servedeck.widgets.status_bar import BackendStatusBar
 
 STYLES = files("servedeck.styles") / "servedeck.tcss"
@@ -155,6 +155,9 @@ class ServedeckApp(RowActions, App[int]):
         self.show_pane(self.current_pane)
         # Polls start once the first frame is on screen: the SDK imports and the SSH
         # connection they bring happen in worker threads, after the frame, not before it.
+        for runner in self.fleet.runners:  # no rows on screen yet: no per-row costs (container stats) in the first poll
+            for spec in runner.backend.panes:
+                runner.backend.show_rows(spec.key, frozenset())
         self.call_after_refresh(self.poller.start)
         self.set_interval(1.0, self._tick, name="ui tick")
 
@@ -213,6 +216,17 @@ class ServedeckApp(RowActions, App[int]):
             self._render_pane_header(self.current_pane)
 
     JOINED_RENDER_DELAY = 0.2  # snapshots arriving together redraw a joined body once
+
+    def on_resource_table_rows_on_screen(self, event: ResourceTable.RowsOnScreen) -> None:
+        """Tell each backend of the pane which of its rows are on screen (container stats
+        are sampled only for those)."""
+        by_backend: dict[str, set[str]] = {}
+        for key in event.keys:
+            backend, _, row_key = key.partition(SEP)
+            by_backend.setdefault(backend, set()).add(row_key)
+        for runner in self.fleet.runners:
+            if any(p.key == event.pane for p in runner.backend.panes):
+                runner.backend.show_rows(event.pane, frozenset(by_backend.get(runner.name, ())))
 
     def _render_joined_soon(self) -> None:
         """The overview reads every snapshot: one redraw per burst of polls, not one each."""

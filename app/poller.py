@@ -45,8 +45,10 @@ class PollScheduler:
         self._started: dict[str, float] = {}  # when each backend's last poll began
         self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
+        self.started = False
 
     def start(self) -> None:
+        self.started = True
         for name, runner in self.runners.items():
             runner.backend.wake = lambda name=name: self._wake(name)
             self.poll(name)
@@ -120,7 +122,12 @@ class PollScheduler:
             self._timers[name] = self.app.set_timer(delay, lambda: self.poll(name), name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
-        """A pane became visible: fetch its data now rather than at the next tick."""
+        """A pane became visible: fetch its data now rather than at the next tick.
+        Before `start` (the start pane, shown while the app mounts) there is nothing to
+        do: the first polls come after the first frame, with `wake` set, so the Docker
+        backend knows it is under a scheduler (no blocking stats round for every container)."""
+        if not self.started:
+            return
         for name, runner in self.runners.items():
             if {p.key for p in runner.backend.panes} & panes:
                 self.poll(name)

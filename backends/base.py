@@ -159,6 +159,14 @@ class Backend(ABC):
         self.settings = settings
         self.context = context or BackendContext()
         self.wake: "Callable[[], None] | None" = None  # set by whoever schedules polls
+        self.on_screen: Mapping[str, frozenset[str]] = {}  # pane -> row keys on screen (see show_rows)
+
+    def show_rows(self, pane: str, keys: frozenset[str]) -> None:
+        """The UI says which of this backend's rows of `pane` are on screen (their
+        `row_key` values), so per-row costs (container stats) are paid only for those.
+        Called on the UI thread; the mapping is replaced, never mutated, so a poll
+        thread reading it sees one whole version."""
+        self.on_screen = {**self.on_screen, pane: frozenset(keys)}
 
     def request_poll(self) -> None:
         """Ask for a poll soon (any thread): an event said something changed."""

@@ -6,14 +6,21 @@ requests or prometheus-api-client are loaded (together they cost more than Textu
 read goes straight to it. That first read normally happens in a poll's worker thread,
 never on the UI loop. Unlike `importlib.util.LazyLoader` this puts nothing half-loaded
 into `sys.modules`, so another thread importing the same package is safe: the import
-itself is the ordinary, locked `importlib.import_module`.
+itself is the ordinary, locked `importlib.import_module`, and every lazy import runs
+under one process-wide lock: two poll threads importing docker (the Docker and Dynamo
+backends' first polls, which start together after the first frame) could otherwise
+trip CPython's import deadlock detector, which hands one of them half-initialised
+modules ("module 'requests' has no attribute 'exceptions'") and a backend shown down.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from types import ModuleType
 from typing import Any
+
+_IMPORTS = threading.RLock()  # one SDK import at a time (see the module docstring)
 
 
 class LazyModule:
@@ -27,9 +34,10 @@ class LazyModule:
     def _load(self) -> ModuleType:
         module = self._lazy_module
         if module is None:
-            module = importlib.import_module(self._lazy_name)
-            for sub in self._lazy_submodules:
-                importlib.import_module(f"{self._lazy_name}.{sub}")
+            with _IMPORTS:
+                module = importlib.import_module(self._lazy_name)
+                for sub in self._lazy_submodules:
+                    importlib.import_module(f"{self._lazy_name}.{sub}")
             self._lazy_module = module
         return module
 

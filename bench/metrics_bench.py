@@ -5,7 +5,7 @@
 - requests_per_refresh: HTTP requests one refresh of the GPU pane costs with 8 and with
   256 stand-in GPUs, through a real Prometheus and in direct-scrape mode.
 - idle_cpu: CPU used by the whole cockpit, idle on the lab at the default refresh, run in
-  a pty for ~20 s (on the backends pane, and with the GPU pane open).
+  a pty for ~20 s, started on each pane in turn.
 """
 
 from __future__ import annotations
@@ -181,12 +181,26 @@ def _idle_cpu(config: Path, seconds: float) -> dict:
     return {"cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 2), "seconds": round(t1 - t0, 1)}
 
 
+def _pane_keys(config: Path) -> list[str]:
+    from servedeck.app.main_app import ServedeckApp
+    from servedeck.config import load_text
+
+    return ServedeckApp(load_text(config.read_text(), str(config))).pane_keys
+
+
 def measure_idle_cpu(config: Path, repeat: int) -> dict:
-    """CPU % of the cockpit process idle on the lab (default refresh), ~20 s each."""
+    """CPU % of the cockpit process idle on the lab (default refresh), ~20 s on every pane
+    (the cockpit started on it), and the worst of them."""
     data = yaml.safe_load(config.read_text())
-    gpus_config = config.with_name("servedeck-bench-gpus.yaml")
-    gpus_config.write_text(yaml.safe_dump({**data, "ui": {**(data.get("ui") or {}), "start_pane": "gpus"}}))
-    return {"backends_pane": _idle_cpu(config, 20), "gpus_pane": _idle_cpu(gpus_config, 20)}
+    out: dict = {}
+    for key in _pane_keys(config):
+        pane_config = config.with_name(f"servedeck-bench-{key}.yaml")
+        pane_config.write_text(yaml.safe_dump({**data, "ui": {**(data.get("ui") or {}), "start_pane": key}}))
+        out[f"{key}_pane"] = _idle_cpu(pane_config, 20)
+    worst = max(out, key=lambda k: out[k]["cpu_percent"])
+    out["worst_pane"] = worst.removesuffix("_pane")
+    out["worst_pane_cpu_percent"] = out[worst]["cpu_percent"]
+    return out
 
 
 MEASURES = {

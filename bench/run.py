@@ -34,6 +34,7 @@ from compose_bench import MEASURES as COMPOSE_MEASURES  # noqa: E402
 from dynamo_bench import MEASURES as DYNAMO_MEASURES  # noqa: E402
 from targets import annotate  # noqa: E402
 from tuner_bench import MEASURES as TUNER_MEASURES  # noqa: E402
+from containers_bench import MEASURES as CONTAINERS_MEASURES  # noqa: E402
 
 PY = sys.executable
 SERVEDECK = [PY, "-m", "servedeck"]
@@ -96,6 +97,7 @@ MEASURES.update(SERVERLESS_MEASURES)  # Pylet instances at scale, sllm cold star
 MEASURES.update(COMPOSE_MEASURES)  # compose pane: one poll of many projects (issue 10)
 MEASURES.update(DYNAMO_MEASURES)  # Dynamo builds: servedeck vs plain CLI, builds pane under 5,000 lines (issue 11)
 MEASURES.update(TUNER_MEASURES)  # autotuner: overhead per experiment, Experiments pane at 500 (issue 12)
+MEASURES.update(CONTAINERS_MEASURES)  # containers pane: stats for on-screen rows only, 20 vs 200 (issue 14)
 
 
 def main() -> int:

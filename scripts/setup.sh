@@ -43,7 +43,7 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv >>"$LOG" 2>&1 || fail "python3 -m venv .venv failed"
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip >>"$LOG" 2>&1 || fail "pip upgrade failed"
-.venv/bin/python -m pip install --quiet -e '.[test,lab]' >>"$LOG" 2>&1 || fail "pip install -e '.[test,lab]' failed"
+.venv/bin/python -m pip install --quiet -e '.[test,lab,profile]' >>"$LOG" 2>&1 || fail "pip install -e '.[test,lab,profile]' failed"
 .venv/bin/python -c "import servedeck.lab.manager" >>"$LOG" 2>&1 || fail "servedeck does not import"
 # genai-bench (the autotuner's real benchmark, ~1.3 GB, ~3 min once) in its own venv: its
 # pins (transformers, locust, gevent) stay out of servedeck's.

@@ -3,7 +3,9 @@
 Updates are diffs: unchanged cells are left alone, so the cursor, scroll position and
 selection survive every refresh. A filter (`/`) hides rows whose cells do not contain
 the text. Each pane gets its own subclass whose bindings are the actions its backends
-declare, so the footer, help, keymap and palette all see them.
+declare, so the footer, help, keymap and palette all see them. Whenever the rows on
+screen change (new data, scroll, resize, sort) the table posts `RowsOnScreen`, so the
+app can tell backends that pay per row (container stats) which rows are worth paying for.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class ResourceTable(DataTable):
             self.pane = pane
             self.action_id = action_id
 
+    class RowsOnScreen(Message):
+        """The set of rows on screen changed; `keys` are row ids (`row_id`)."""
+
+        def __init__(self, pane: str, keys: frozenset[str]):
+            super().__init__()
+            self.pane = pane
+            self.keys = keys
+
     def __init__(self, spec: PaneSpec, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.spec = spec
@@ -48,6 +58,10 @@ class ResourceTable(DataTable):
         self._all: list[tuple[str, Any]] = []
         self._relative = [i for i, c in enumerate(spec.columns) if c.key.endswith("_at")]
         self._dirty_rows: set[int] = set()  # row indexes changed since the last repaint
+        self._dirty_keys: set = set()  # their RowKeys
+        self._dirty_cells: set = set()  # (RowKey, ColumnKey) of the changed cells
+        self._on_screen: frozenset[str] | None = None  # row ids last reported on screen
+        self._screen_check = False  # a RowsOnScreen check is scheduled
 
     def on_mount(self) -> None:
         self._shown_columns = fit_columns(self.spec, self.size.width)
@@ -61,12 +75,14 @@ class ResourceTable(DataTable):
     def on_resize(self) -> None:
         shown = fit_columns(self.spec, self.size.width)
         if shown == self._shown_columns:
+            self._check_on_screen_soon()  # a taller or shorter table shows other rows
             return
         self._shown_columns = shown
         self.clear(columns=True)
         for col in shown:
             self.add_column(col.title, key=col.key, width=col.width)
         self._rebuild({k: (*self._rows[k], self._own[k], self._cells[k]) for k in self._rows})
+        self._check_on_screen_soon()
 
     def _visible(self, cells: list) -> list:
         if len(self._shown_columns) == len(self.spec.columns):
@@ -129,6 +145,7 @@ class ResourceTable(DataTable):
                 cells = ["" if c.key in self.group_columns else x for c, x in zip(self.spec.columns, own)]
             last_group = group
             wanted[key] = (backend, row, own, cells)
+        self._check_on_screen_soon()
         kept = [k for k in self._rows if k in wanted]
         if list(wanted) != kept + [k for k in wanted if k not in self._rows]:
             self._rebuild(wanted)  # rows moved: lay out again in order
@@ -172,23 +189,29 @@ class ResourceTable(DataTable):
         """Change one cell and repaint only its row. `DataTable.update_cell` repaints the
         whole table (and re-measures the column), which made every ticking age and every
         ping's latency redraw every visible line. The column is re-measured only when
-        the cell's width changed and the column has no fixed width."""
-        if col.width is None and self._cell_width(before) != self._cell_width(after):
-            self.update_cell(key, col.key, after, update_width=True)  # the column may widen or narrow
+        the column's width changes (it has no fixed width and this cell is, or was, its
+        widest): an age going from "9s" to "10s" under a wider one costs one row."""
+        if col.width is None and not self._width_kept(key, col, before, after):
+            self.update_cell(key, col.key, after, update_width=True)  # the column widens or narrows
             return
         row_key, column_key = RowKey(key), ColumnKey(col.key)
         self._data[row_key][column_key] = after
-        self._update_count += 1  # DataTable's render caches are keyed on it
         index = self._row_locations.get(row_key)
-        if index is not None:
-            self._dirty_rows.add(index)
-            if len(self._dirty_rows) == 1:
-                self.call_later(self._repaint_dirty)  # once, after this round of changes
+        if index is None:
+            self._update_count += 1  # not laid out: let DataTable forget every render
+            return
+        self._dirty_rows.add(index)
+        self._dirty_keys.add(row_key)
+        self._dirty_cells.add((row_key, column_key))
+        if len(self._dirty_rows) == 1:
+            self.call_later(self._repaint_dirty)  # once, after this round of changes
 
     def _repaint_dirty(self) -> None:
         """Repaint the changed rows that are on screen (rows are one line high); rows
         off screen are drawn fresh when scrolled to."""
         dirty, self._dirty_rows = self._dirty_rows, set()
+        self._forget_renders(self._dirty_keys, self._dirty_cells, dirty)
+        self._dirty_keys, self._dirty_cells = set(), set()
         top = self.scroll_offset.y
         on_screen = [i for i in dirty if top <= i < top + self.size.height]
         if len(on_screen) > self.size.height // 2:
@@ -197,6 +220,66 @@ class ResourceTable(DataTable):
         for index in on_screen:
             if index < self.row_count:
                 self.refresh_row(index)
+
+    # -- which rows are on screen --------------------------------------------------
+
+    def rows_on_screen(self) -> frozenset[str]:
+        """Row ids of the lines shown now (rows are one line high)."""
+        height = self.scrollable_content_region.height - (self.header_height if self.show_header else 0)
+        top = int(self.scroll_y)
+        keys = (self._row_locations.get_key(i) for i in range(top, min(top + max(height, 0), self.row_count)))
+        return frozenset(k.value for k in keys if k is not None)
+
+    def _check_on_screen_soon(self) -> None:
+        """After the next refresh (layout and scroll settled), once per burst of changes."""
+        if not self._screen_check and self.is_attached:
+            self._screen_check = True
+            self.call_after_refresh(self._check_on_screen)
+
+    def _check_on_screen(self) -> None:
+        self._screen_check = False
+        keys = self.rows_on_screen()
+        if keys != self._on_screen:
+            self._on_screen = keys
+            self.post_message(self.RowsOnScreen(self.spec.key, keys))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._check_on_screen_soon()
+
+    def sort(self, *columns, key=None, reverse: bool = False):
+        result = super().sort(*columns, key=key, reverse=reverse)
+        self._check_on_screen_soon()
+        return result
+
+    def _forget_renders(self, keys: set, cells: set, indexes: set[int]) -> None:
+        """Drop DataTable's cached renders of these rows only. Bumping `_update_count`
+        (what DataTable itself does) throws away every row's renders, so a 1 s tick that
+        moves one age per row re-rendered every cell of every visible row (most of an
+        idle cockpit's CPU on the Backends pane); now only the changed cells re-render,
+        and the changed rows are put together again from the cells."""
+        for cache, hit in ((self._cell_render_cache, lambda k: (k[0], k[1]) in cells),
+                           (self._row_render_cache, lambda k: k[0] in keys),
+                           (self._row_renderable_cache, lambda k: k[1] in indexes)):
+            for k in [k for k in cache.keys() if hit(k)]:
+                cache.discard(k)
+        self._line_cache.clear()  # keyed by screen line: cheap to assemble again from the above
+
+    def _width_kept(self, key: str, col, before: Any, after: Any) -> bool:
+        """Whether DataTable's auto width for this column stays what it is (its rule: the
+        widest cell or the label)."""
+        column = self.columns.get(ColumnKey(col.key))
+        if column is None:
+            return False
+        new, old, widest = self._cell_width(after), self._cell_width(before), column.content_width
+        if new == old or old < new <= widest or new < old < widest:
+            return True
+        if new > old:
+            return False
+        if measure(self.app.console, column.label, 1) >= widest:  # the widest went narrower
+            return True
+        row_key = RowKey(key)
+        return any(self._cell_width(cells[column.key]) >= widest for k, cells in self._data.items() if k != row_key)
 
     def _cell_width(self, value: Any) -> int:
         return measure(self.app.console, default_cell_formatter(value), 1)

@@ -21,8 +21,11 @@ from servedeck.backends.base import (
     Action, ActionResult, Backend, BackendContext, BackendError, BackendSettings, OpenLog, PartialPoll,
     RunInteractive, Rows, ShowText,
 )
+from servedeck.backends.lazy import lazy
 from servedeck.backends.dynamo.records import BuildRecord, BuildStore
 from servedeck.backends.dynamo.rows import BUILDS, IMAGES, BuildRow, ImageRow, build_row, image_rows
+
+docker = lazy("docker", "errors")  # imported under the lazy-import lock, with the Docker backend's
 
 
 class DynamoSettings(BackendSettings):
@@ -81,15 +84,12 @@ class DynamoBackend(Backend):
         self._images: tuple = ()
 
     def _client(self):
-        import docker
-
         if self._api is None:
             self._api = docker.APIClient(base_url=self.settings.url, timeout=self.settings.timeout)
         return self._api
 
     def _docker(self, fn):
         from servedeck.backends.docker.errors import api_text, translate
-        import docker.errors
 
         try:
             return fn(self._client())
@@ -166,8 +166,6 @@ class DynamoBackend(Backend):
         return self.build_log(name)
 
     def _image_action(self, action_id: str, row: ImageRow, value: str | None) -> ActionResult:
-        import docker.errors
-
         from servedeck.backends.dynamo.buildsh import ScriptExit
         from servedeck.backends.dynamo.runsh import split_flags
         from servedeck.backends.dynamo.session import RunSession, explain_run_error

@@ -13,7 +13,6 @@ import time
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
-import httpx
 from pydantic import Field
 
 from servedeck.backends.base import (
@@ -29,10 +28,13 @@ from servedeck.backends.base import (
     PartialPoll,
     Rows,
 )
+from servedeck.backends.lazy import lazy
 from servedeck.backends.pylet.client import HeadError, JsonHead
 from servedeck.backends.pylet.links import JumpTo
 from servedeck.backends.pylet.logsource import PyletLogSource
 from servedeck.backends.pylet.rows import PyletReplyError, parse_instances, parse_workers
+
+httpx = lazy("httpx")  # loaded in the first poll, not before the first frame
 
 HINT = "start the Pylet head (`pylet start --port P`) or set backends.pylet[].url"
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from servedeck.backends.base import BackendError
+from servedeck.backends.lazy import lazy
 from servedeck.backends.router.api import reply_text
+
+httpx = lazy("httpx")  # loaded in the first poll, not before the first frame
 
 
 class HeadError(BackendError):
