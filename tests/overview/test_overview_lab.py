@@ -153,10 +153,14 @@ def test_a_stopped_worker_needs_attention_and_its_removal_is_an_event(lab, fleet
         if proc.poll() is None:
             proc.kill()
         rows = router.poll_once(frozenset({"workers"})).panes.get("workers", ())
-        for row in rows:
-            if row.url == url:
-                router.backend.perform("worker.remove", row)
-    feed.observe(router.poll_once(frozenset({"workers"})))
+        removals = [router.backend.perform("worker.remove", row) for row in rows if row.url == url]
+    assert removals and all(r.ok for r in removals), [r.message for r in removals]
+    for _ in range(100):  # the router removes a worker asynchronously too
+        snap = router.poll_once(frozenset({"workers"}))
+        if not any(w.url == url for w in snap.panes.get("workers", ())):
+            break
+        time.sleep(0.2)
+    feed.observe(snap)
     kinds = [(e.kind, e.subject) for e in feed.newest()]
     assert ("worker.registered", f"worker {url}") in kinds and ("worker.removed", f"worker {url}") in kinds
     assert [json.loads(line)["kind"] for line in (tmp_path / "events.jsonl").read_text().splitlines()] == \
