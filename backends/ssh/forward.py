@@ -125,15 +125,14 @@ class Tunnel:
     def _set(self, state: str, error: str | None = None) -> None:
         if state == "up":
             self._was_up = True
-            self._up.set()
-        else:
-            self._up.clear()
         changed = False
         with self._lock:
             if state != self.state:
                 self.state, self.since, changed = state, self.clock(), True
             if error is not None and error != self.error:
                 self.error, changed = error, True
+        # after the state: a client woken by the event reads state "up"
+        (self._up.set if state == "up" else self._up.clear)()
         if changed and self.on_change is not None:
             self.on_change()
 
