@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from servedeck import __version__
+from servedeck.extras import skip_unused_extras
 from servedeck.verbs.common import (EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE,
                                     EXIT_FAILED as EXIT_INVALID)
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_unused_extras()
     args = build_parser().parse_args(argv)
     _setup_logging()
     config_path = getattr(args, "config", None)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-import httpx
 
 from servedeck import bounded
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import Field, field_validator
 
+from servedeck.backends.lazy import lazy
 from servedeck.backends.base import ActionResult, Backend, BackendContext, BackendError, PartialPoll, Rows
 from servedeck.backends.metrics.build import (
     E2E, HISTOGRAMS, ROUTER_REQUESTS, Sample, build_gpus, build_nodes, build_routers, build_serving,
@@ -31,6 +31,8 @@ from servedeck.backends.metrics.panes import (
     GAUGE_KEYS, GAUGE_PANES, PLOT_ACTIONS, PLOT_PANE, GaugeSettings, PlotRequest, PlotSeries, row_title,
 )
 from servedeck.backends.metrics.queries import KEY_OF, VALUE_OF, sort_rows
+
+httpx = lazy("httpx")  # loaded by the first poll, in its thread, not before the first frame
 
 
 class ScrapeSettings(GaugeSettings):

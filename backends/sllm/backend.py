@@ -12,9 +12,9 @@ import time
 from typing import Any, Mapping
 from urllib.parse import quote
 
-import httpx
 from pydantic import Field
 
+from servedeck.backends.lazy import lazy
 from servedeck.backends.base import (
     Action,
     ActionResult,
@@ -42,6 +42,8 @@ from servedeck.backends.sllm.rows import (
     node_rows,
 )
 from servedeck.backends.sllm.watch import ModelWatch
+
+httpx = lazy("httpx")  # loaded by the first poll, in its thread, not before the first frame
 
 HINT = "start the sllm head (`sllm start head --port 8343 --pylet-endpoint URL`) or set backends.sllm[].url"
 

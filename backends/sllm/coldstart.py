@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import httpx
 
+from servedeck.backends.lazy import lazy
 from servedeck.backends.base import BackendError
 from servedeck.backends.pylet.client import JsonHead
 from servedeck.backends.pylet.rows import PyletInstanceRow, parse_instances
 from servedeck.backends.sllm.rows import error_in_body
+
+httpx = lazy("httpx")  # loaded by the first poll, in its thread, not before the first frame
 
 STEPS = ("PENDING", "ASSIGNED", "RUNNING")
 WATCH_EVERY_S = 0.2
