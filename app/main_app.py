@@ -42,8 +42,10 @@ CLOSE_GRACE_S = 1.0  # how long quitting waits for backends to close their conne
 class PaneView(Vertical):
     """One pane: a one-line header (counts, filter, stale sources) over its table.
 
-    Only the start pane's body is mounted with the app; the others are mounted the first
-    time they are shown (`build`), so the first frame costs one table, not thirteen.
+    Only the start pane (and the always-mounted ones) are mounted with the app; the
+    others are mounted, header and body, the first time they are shown (`build`), so the
+    first frame styles one pane, not two dozen (profiled: CSS matching per mounted node
+    was most of the time from `App.run` to the first frame).
     """
 
     def __init__(self, spec: PaneSpec, table: ResourceTable, *, build: bool):
@@ -64,10 +66,15 @@ class PaneView(Vertical):
         """The body is mounted and composed: it can be drawn into."""
         return self.table.is_mounted
 
-    def build(self) -> AwaitMount | None:
-        """Mount the body now (once); the awaitable finishes when it is composed."""
-        if self._mounting is None and not self._build_now:
-            self._mounting = self.mount(self.table)
+    def build(self, into: ContentSwitcher) -> AwaitMount | None:
+        """Mount the body now (once), and the view itself into its switcher if it is not
+        there yet; the awaitable finishes when it is composed."""
+        if self._mounting is None:
+            if not self.is_attached:
+                self._build_now = True  # composed with its body
+                self._mounting = into.mount(self)
+            elif not self._build_now:
+                self._mounting = self.mount(self.table)
         return self._mounting
 
     def set_header(self, text: str) -> None:
@@ -122,10 +129,11 @@ class ServedeckApp(RowActions, App[int]):
         self._views: dict[str, PaneView] = {}
         with ContentSwitcher(initial=f"pane-{self.current_pane}", id="panes"):
             for key in self.pane_keys:
-                view = PaneView(self.specs[key], self._table_for(key),
-                                build=key == self.current_pane or key in self._always)
+                now = key == self.current_pane or key in self._always
+                view = PaneView(self.specs[key], self._table_for(key), build=now)
                 self._views[key] = view
-                yield view
+                if now:
+                    yield view  # the others join the switcher when first shown
         yield PromptLine(self.catalog.completions(), id="prompt")
         yield Footer()
 
@@ -233,12 +241,12 @@ class ServedeckApp(RowActions, App[int]):
         if getattr(self, "_joined_pending", False):
             return
         self._joined_pending = True
+        self.set_timer(self.JOINED_RENDER_DELAY, self._render_joined, name="joined render")
 
-        def render() -> None:
-            self._joined_pending = False
-            if self._feeds(self.current_pane) is not None:
-                self._render_pane(self.current_pane)
-        self.set_timer(self.JOINED_RENDER_DELAY, render, name="joined render")
+    def _render_joined(self) -> None:
+        self._joined_pending = False
+        if self._feeds(self.current_pane) is not None:
+            self._render_pane(self.current_pane)
 
     def _tick(self) -> None:
         """Ages in the header and pane headers move even when nothing is polled."""
@@ -256,6 +264,8 @@ class ServedeckApp(RowActions, App[int]):
         )
 
     def _render_backends_pane(self) -> None:
+        if not self._views["backends"].built:
+            return  # a pane not shown yet is drawn when it is
         rows = []
         for runner in self.fleet.runners:
             snap = self.snapshots[runner.name]
@@ -267,8 +277,7 @@ class ServedeckApp(RowActions, App[int]):
                     latency_ms=state.latency_ms, polled_panes=polling, message=state.message, hint=state.hint,
                 )
             )
-        if self._views["backends"].built:  # a pane not shown yet is drawn when it is
-            self._table("backends").show(("servedeck", r) for r in rows)
+        self._table("backends").show(("servedeck", r) for r in rows)
         if self.current_pane == "backends":
             self._render_pane_header("backends")
 
@@ -322,7 +331,7 @@ class ServedeckApp(RowActions, App[int]):
             return
 
         async def when_mounted() -> None:
-            mounting = view.build()
+            mounting = view.build(self.query_one("#panes", ContentSwitcher))
             if mounting is not None:
                 await mounting
             then(view.table)
@@ -337,14 +346,22 @@ class ServedeckApp(RowActions, App[int]):
             self.notify(f"no configured backend feeds the {key} pane", severity="warning")
             return
         self.current_pane = key
-        self.query_one(ContentSwitcher).current = f"pane-{key}"
-        if not self._views[key].built:
-            self._views[key].build()
-            self.with_body(key, lambda _body: self._render_pane(key) if self.current_pane == key else None)
+        view = self._views[key]
+        if view.is_attached:
+            self.query_one("#panes", ContentSwitcher).current = f"pane-{key}"
+        if not view.built:
+            view.build(self.query_one("#panes", ContentSwitcher))
+            self.with_body(key, lambda _body: self._reveal(key) if self.current_pane == key else None)
         self._table(key).focus()
         self._render_pane(key)
         self.poller.poll_panes({key})
         self.refresh_bindings()
+
+    def _reveal(self, key: str) -> None:
+        """A pane whose view was just mounted: switch to it and draw it."""
+        self.query_one("#panes", ContentSwitcher).current = f"pane-{key}"
+        self._table(key).focus()
+        self._render_pane(key)
 
     def jump_to(self, pane: str, backend: str, row) -> None:
         """Show a pane with the cursor on one of its rows (`enter` on an overview item)."""
