@@ -46,6 +46,10 @@ class PollScheduler:
         self._pinged: set[str] = set()  # backends whose last poll fetched no pane data
         self.paused = False
         self.started = False
+        # One callable per backend for its timer, made once: Textual inspects a callback's
+        # signature on every call unless it has seen that very object before, and a fresh
+        # lambda per poll made `inspect.signature` a visible part of an idle cockpit's CPU.
+        self._poll_soon = {name: (lambda name=name: self.poll(name)) for name in self.runners}
 
     def start(self) -> None:
         self.started = True
@@ -119,7 +123,7 @@ class PollScheduler:
             # refreshed every `interval` however long its poll takes (but never back to back).
             took = time.monotonic() - self._started.get(name, time.monotonic())
             delay = max(interval - took, interval * MIN_GAP)
-            self._timers[name] = self.app.set_timer(delay, lambda: self.poll(name), name=f"poll {name}")
+            self._timers[name] = self.app.set_timer(delay, self._poll_soon[name], name=f"poll {name}")
 
     def poll_panes(self, panes: set[str]) -> None:
         """A pane became visible: fetch its data now rather than at the next tick.

@@ -73,6 +73,7 @@ class BackendStatusBar(Static):
 
     DEFAULT_CSS = ""
     _shown: tuple | None = None
+    _said: tuple | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -86,6 +87,12 @@ class BackendStatusBar(Static):
         if self._last is None:
             return
         snapshots, paused, readonly, now = self._last
+        said = (paused, readonly, self.size.width, tuple(  # what the bar depends on, cheaply
+            (s.backend, s.kind, s.state.health, int(now - s.state.since) if s.state.health is Health.DOWN else 0)
+            for s in snapshots.values()))
+        if said == self._said:
+            return  # a poll that changed no state (most of them): nothing to draw
+        self._said = said
         text = render_states(snapshots, paused=paused, readonly=readonly, now=now, width=self.size.width or None)
         key = (text.plain, tuple(text.spans))
         if key != self._shown:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Mapping
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -58,6 +59,8 @@ class JumpTable(DataTable):
         if cells == self._shown:
             self.jumps = [j for _, j in lines]
             return
+        if len(cells) == len(self._shown) and self.row_count == len(cells) and self._change_cells(lines, cells):
+            return  # an age ticked: those cells were changed, not the table
         row = self.cursor_row
         self.clear()
         for i, (line, _) in enumerate(lines):
@@ -67,11 +70,31 @@ class JumpTable(DataTable):
         if lines:
             self.move_cursor(row=min(row, len(lines) - 1), animate=False)
 
+    def _change_cells(self, lines: list[tuple[tuple[Any, ...], Jump | None]], cells: tuple) -> bool:
+        """Same number of lines: update the cells that differ in place, and say whether
+        that was possible. Clearing and adding the rows again (for an age that moved a
+        second) re-laid out the table and its scrollbars every second, and with them the
+        whole overview. A cell that gets narrower needs the rebuild: a column's width only
+        grows in place, and the table must look as if it were drawn afresh."""
+        changed = [(i, title, value) for i, ((line, _), new, old) in enumerate(zip(lines, cells, self._shown))
+                   for title, value, a, b in zip(self._columns, line, new, old) if a != b]
+        if any(_width(value) < _width(self.get_cell(str(i), title)) for i, title, value in changed):
+            return False
+        for i, title, value in changed:
+            self.update_cell(str(i), title, value, update_width=True)
+        self.jumps = [j for _, j in lines]
+        self._shown = cells
+        return True
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         index = event.cursor_row
         if 0 <= index < len(self.jumps) and self.jumps[index] is not None:
             self.post_message(self.Jumped(self.jumps[index]))
+
+
+def _width(value: Any) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
 
 def _styled(text: str, level: str) -> Text:
@@ -148,6 +171,7 @@ class OverviewBody(VerticalScroll):
         self.fed: set[str] = set()  # pane keys some configured backend feeds (blocks of the others hide)
         self._snapshots: Mapping[str, Snapshot] = {}
         self._now = time.time()
+        self._titles: dict[str, tuple] = {}  # what each title Static shows now
 
     def compose(self) -> ComposeResult:
         yield Static("", id="ov-attention-title", classes="ov-title")
@@ -189,31 +213,37 @@ class OverviewBody(VerticalScroll):
 
     def _draw(self, events: list[Event]) -> None:
         now = self._now
-        title = self.query_one("#ov-attention-title", Static)
         crit = sum(1 for i in self.items if i.severity == CRIT)
         if self.items:
-            title.update(Text.assemble(("Needs attention ", "bold"), (f"{crit} critical", "bold red" if crit else "dim"),
-                                       f", {len(self.items) - crit} warnings"))
+            self._title("#ov-attention-title", Text.assemble(
+                ("Needs attention ", "bold"), (f"{crit} critical", "bold red" if crit else "dim"),
+                f", {len(self.items) - crit} warnings"))
         else:
-            title.update(Text.assemble(("Needs attention ", "bold"), ("nothing: every backend answers and nothing is wrong", "green")))
+            self._title("#ov-attention-title", Text.assemble(
+                ("Needs attention ", "bold"), ("nothing: every backend answers and nothing is wrong", "green")))
         table = self.query_one("#ov-attention", JumpTable)
         table.set_lines(attention_lines(self.items, now))
         table.display = bool(self.items)
         hosts = gpu_hosts(self._snapshots)
         self.query_one("#ov-gpus", JumpTable).set_lines(gpu_lines(hosts))
         gpus = sum(len(h.gpus) for h in hosts)
-        self.query_one("#ov-gpus-title", Static).update(Text.assemble(("GPUs ", "bold"), f"{gpus} on {len(hosts)} hosts"))
+        self._title("#ov-gpus-title", Text.assemble(("GPUs ", "bold"), f"{gpus} on {len(hosts)} hosts"))
         for name in ("#ov-gpus-title", "#ov-gpus"):
             self.query_one(name).display = "gpus" in self.fed or bool(hosts)
         for block in blocks(self._snapshots):
             box = self.query_one(f"#ov-block-{block.key}")
             box.display = block.key in self.fed or bool(block.rows) or block.key == "backends"
-            self.query_one(f"#ov-title-{block.key}", Static).update(
-                Text.assemble((block.title + " ", "bold"), (block.summary, "dim")))
+            self._title(f"#ov-title-{block.key}", Text.assemble((block.title + " ", "bold"), (block.summary, "dim")))
             self.query_one(f"#ov-{block.key}", JumpTable).set_lines(block_lines(block))
         self.query_one("#ov-events", JumpTable).set_lines(feed_lines(events))
-        self.query_one("#ov-events-title", Static).update(
-            Text.assemble(("Events ", "bold"), (f"newest first ({len(events)} kept)", "dim")))
+        self._title("#ov-events-title", Text.assemble(("Events ", "bold"), (f"newest first ({len(events)} kept)", "dim")))
+
+    def _title(self, selector: str, text: Text) -> None:
+        """A Static's update lays the whole pane out again: only when the text changed."""
+        key = (text.plain, tuple(text.spans))
+        if self._titles.get(selector) != key:
+            self._titles[selector] = key
+            self.query_one(selector, Static).update(text)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = ""  # the overview has nothing to filter: `/` works in the panes
