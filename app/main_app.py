@@ -245,8 +245,11 @@ class ServedeckApp(RowActions, App[int]):
 
     def _render_joined(self) -> None:
         self._joined_pending = False
-        if self._feeds(self.current_pane) is not None:
-            self._render_pane(self.current_pane)
+        try:
+            if self._feeds(self.current_pane) is not None:
+                self._render_pane(self.current_pane)
+        except NoMatches:  # the timer fired while the app was tearing its widgets down
+            pass
 
     def _tick(self) -> None:
         """Ages in the header and pane headers move even when nothing is polled."""
