@@ -161,7 +161,8 @@ def measure_tunnel_throughput(config: Path, repeat: int) -> dict:
             direct.append(_send(port, TUNNEL_MB))
             tunneled.append(_send(tunnel.spec.local_port, TUNNEL_MB))
         d, t = statistics.median(direct), statistics.median(tunneled)
-        return {"megabytes_per_transfer": TUNNEL_MB, "direct_mb_s": round(d, 1), "tunnel_mb_s": round(t, 1),
+        cipher = pool.transport(host).remote_cipher  # what the SSH connection negotiated
+        return {"megabytes_per_transfer": TUNNEL_MB, "cipher": cipher, "direct_mb_s": round(d, 1), "tunnel_mb_s": round(t, 1),
                 "tunnel_vs_direct": round(t / d, 4), "direct_samples": [round(x, 1) for x in direct],
                 "tunnel_samples": [round(x, 1) for x in tunneled]}
     finally:

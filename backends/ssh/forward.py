@@ -12,7 +12,6 @@ as the tunnel's error. No Textual here.
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
 import time
@@ -25,7 +24,7 @@ from servedeck.backends.rows import TunnelRow
 
 paramiko = lazy("paramiko", "common")  # loaded when a tunnel first opens, in its thread
 
-_CHUNK = 65536
+_CHUNK = 256 * 1024  # one read, several 32 KiB SSH packets
 _WATCH_S = 0.5
 _CONNECT_WAIT_S = 10.0  # how long a client of a -L tunnel waits for the SSH connection
 
@@ -75,6 +74,7 @@ class Tunnel:
         self._acceptor: threading.Thread | None = None
         self._transport: paramiko.Transport | None = None
         self._was_up = False
+        self._open: set[tuple[socket.socket, paramiko.Channel]] = set()  # forwarded connections
         self._up = threading.Event()  # set while state == "up": connections wait for it
 
     # -- public -----------------------------------------------------------------------
@@ -104,6 +104,7 @@ class Tunnel:
             self._acceptor.join(timeout=2)
             self._acceptor = None
         self._cancel_reverse()
+        self._hang_up_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
@@ -294,27 +295,64 @@ class Tunnel:
 
     def _pump(self, sock: socket.socket, channel: paramiko.Channel) -> None:
         """Copy both ways until either side closes. `bytes_in` is what came through the SSH
-        channel (from the far side), `bytes_out` what went into it, for -L and -R alike."""
+        channel (from the far side), `bytes_out` what went into it, for -L and -R alike.
+
+        One blocking thread per direction (no select loop: polling the channel costs
+        paramiko a pipe write per packet, and the loop a syscall per chunk); whichever
+        side ends first hangs up both, which wakes the other thread.
+        """
         self._count(conns=1)
+        pair = (sock, channel)
+        with self._lock:
+            self._open.add(pair)
         try:
             sock.settimeout(None)
-            while not self._stop.is_set():
-                ready, _, _ = select.select([sock, channel], [], [], 0.5)
-                if sock in ready:
-                    data = sock.recv(_CHUNK)
-                    if not data:
-                        break
-                    channel.sendall(data)
-                    self._count(outbound=len(data))
-                if channel in ready:
-                    data = channel.recv(_CHUNK)
-                    if not data:
-                        break
-                    sock.sendall(data)
-                    self._count(inbound=len(data))
+            inbound = threading.Thread(target=self._copy_in, args=pair, daemon=True,
+                                       name=f"tunnel-{self.spec.name}-in")
+            inbound.start()
+            self._copy_out(sock, channel)
+            inbound.join()
+        finally:
+            _hang_up(sock, channel)
+            sock.close()
+            with self._lock:
+                self._open.discard(pair)
+            self._count(conns=-1)
+
+    def _copy_out(self, sock: socket.socket, channel: paramiko.Channel) -> None:
+        try:
+            while data := sock.recv(_CHUNK):
+                channel.sendall(memoryview(data))  # sliced per packet without copying the rest
+                self._count(outbound=len(data))
         except (OSError, paramiko.SSHException, EOFError):
             pass
         finally:
-            channel.close()
-            sock.close()
-            self._count(conns=-1)
+            _hang_up(sock, channel)
+
+    def _copy_in(self, sock: socket.socket, channel: paramiko.Channel) -> None:
+        try:
+            while data := channel.recv(_CHUNK):
+                sock.sendall(data)
+                self._count(inbound=len(data))
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
+        finally:
+            _hang_up(sock, channel)
+
+    def _hang_up_all(self) -> None:
+        with self._lock:
+            pairs = list(self._open)
+        for sock, channel in pairs:
+            _hang_up(sock, channel)
+
+
+def _hang_up(sock: socket.socket, channel: paramiko.Channel) -> None:
+    """End a forwarded connection from any thread: wakes a recv blocked on either side."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already shut, or the peer reset it
+    try:
+        channel.close()  # sends CHANNEL_CLOSE: fails when the SSH connection itself is gone
+    except (OSError, EOFError, paramiko.SSHException):
+        pass

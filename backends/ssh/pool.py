@@ -178,6 +178,7 @@ class SSHPool:
                 banner_timeout=host.connect_timeout_s,
                 auth_timeout=host.connect_timeout_s,
                 sock=sock,
+                transport_factory=_fast_transport,
             )
         except Exception as exc:
             client.close()
@@ -274,6 +275,30 @@ def _listening_now(host: SSHHost) -> bool:
             return True
     except OSError:
         return False
+
+
+# Ciphers tried first, when the server offers them: an AEAD cipher encrypts and
+# authenticates in one pass (paramiko's default, aes-ctr with a separate HMAC-SHA2, makes
+# every 32 KiB packet pay for two), which roughly doubles what a tunnel carries. The rest
+# of paramiko's list follows unchanged, so a server without GCM connects as before.
+_FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+# For a non-AEAD cipher: encrypt-then-MAC first (it is the sounder construction).
+_FAST_DIGESTS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com")
+
+
+def _fast_transport(sock, **kwargs) -> paramiko.Transport:
+    """The pool's transports: paramiko's, with the faster algorithms preferred."""
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    options.ciphers = _preferred(options.ciphers, _FAST_CIPHERS)
+    options.digests = _preferred(options.digests, _FAST_DIGESTS)
+    return transport
+
+
+def _preferred(offered: Sequence[str], first: Sequence[str]) -> tuple[str, ...]:
+    """`offered` reordered so the available names of `first` lead (none added)."""
+    lead = [name for name in first if name in offered]
+    return (*lead, *(name for name in offered if name not in lead))
 
 
 def _alive(client: paramiko.SSHClient) -> bool:
