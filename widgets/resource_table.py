@@ -329,13 +329,18 @@ class ResourceTable(DataTable):
         return checker(self.spec.key, str(parameters[0]), self.selected()) if checker else True
 
 
-def table_class_for(spec: PaneSpec, actions: Iterable[Action]) -> type[ResourceTable]:
-    """A ResourceTable subclass for one pane, with a binding per keyed action."""
-    actions = tuple(actions)
-    bindings = [
+def action_bindings(spec: PaneSpec, actions: Iterable[Action]) -> list[Binding]:
+    """A binding per keyed action of a pane (remappable by id `<pane>.<action>`)."""
+    return [
         Binding(a.key, f"row_action('{a.id}')", a.title, id=f"{spec.key}.{a.id}", tooltip=a.title)
         for a in actions
         if a.key
     ]
+
+
+def table_class_for(spec: PaneSpec, actions: Iterable[Action]) -> type[ResourceTable]:
+    """A ResourceTable subclass for one pane, with a binding per keyed action."""
+    actions = tuple(actions)
+    bindings = action_bindings(spec, actions)
     name = "".join(part.title() for part in spec.key.split("_")) + "Table"
     return type(name, (ResourceTable,), {"BINDINGS": bindings, "pane_actions": actions})

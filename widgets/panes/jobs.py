@@ -1,32 +1,25 @@
-"""The jobs pane: the generic table plus sorting by any column (`s` cycles, `S` reverses).
+"""The jobs pane, and sorting by any column (`s` cycles, `S` reverses) for the tables of
+other panes (workers, tunnels).
 
-Sorting keeps the table's diffed updates: rows are re-ordered only when the order the
-sort asks for differs from the order shown, so the cursor survives refreshes.
+The jobs pane is a `SortableLineTable` (widgets/line_table): a cluster has tens of
+thousands of jobs, and that table keeps rows as plain data and draws only the lines on
+screen. `SortableTable` keeps the DataTable-based table's diffed updates: rows are
+re-ordered only when the order the sort asks for differs from the order shown, so the
+cursor survives refreshes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from textual.binding import Binding
 
 from servedeck.backends.base import Action, PaneSpec
+from servedeck.widgets.line_table import sortable_line_body
 from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.sort_order import sort_value
 
-
-def sort_value(value: Any) -> tuple:
-    """Numbers before text before empties; job ids like `12_3` compare numerically."""
-    if value is None or value == "":
-        return (2, 0, "")
-    if isinstance(value, bool):
-        return (0, int(value), "")
-    if isinstance(value, (int, float)):
-        return (0, value, "")
-    text = str(value)
-    head = text.split("_")[0]
-    if head.isdigit():
-        return (0, int(head), text)
-    return (1, 0, text.casefold())
+__all__ = ["PANE_BODIES", "SortableTable", "sort_value", "sortable_body"]
 
 
 class SortableTable(ResourceTable):
@@ -88,4 +81,4 @@ def sortable_body(default_sort: str | None):
     return factory
 
 
-PANE_BODIES = {"jobs": sortable_body("job_id")}
+PANE_BODIES = {"jobs": sortable_line_body("job_id")}
