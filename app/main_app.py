@@ -57,6 +57,8 @@ class PaneView(Vertical):
         self._header = ""
 
     def compose(self) -> ComposeResult:
+        if self._mounting is not None:
+            return  # mounted late by `build`, which mounts its children at once
         yield Static(self.spec.title, classes="pane-header")
         if self._build_now:
             yield self.table
@@ -71,8 +73,10 @@ class PaneView(Vertical):
         there yet; the awaitable finishes when it is composed."""
         if self._mounting is None:
             if not self.is_attached:
-                self._build_now = True  # composed with its body
+                # Header and body join the DOM now, not at compose: whoever shows the
+                # pane can query its table in the same breath, as before.
                 self._mounting = into.mount(self)
+                self._mounting = self.mount(Static(self.spec.title, classes="pane-header"), self.table)
             elif not self._build_now:
                 self._mounting = self.mount(self.table)
         return self._mounting
