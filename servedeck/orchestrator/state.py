@@ -143,12 +143,20 @@ class StateError(Exception):
     """The state file exists but cannot be read: refuse to guess."""
 
 
+# Probe observations that move on every health pass of a steady fleet: a state that
+# differs only in them is written at most every STREAKS_FLUSH_S (a restart re-observes them).
+VOLATILE = frozenset({"ok_streak", "fail_streak", "listed"})
+STREAKS_FLUSH_S = 30.0
+
+
 class StateStore:
     """One JSON file, replaced atomically."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._last: bytes | None = None  # what the file holds: an unchanged state is not rewritten
+        self._last_core: bytes | None = None  # the same without VOLATILE fields
+        self._written_at = -1e9
 
     def load(self) -> State:
         try:
@@ -165,9 +173,14 @@ class StateStore:
     def save(self, state: State) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        doc = state.to_json()
+        data = json.dumps(doc, separators=(",", ":")).encode()
         if data == self._last and self.path.exists():
             return
+        core = _core(doc)
+        if (core == self._last_core and time.monotonic() - self._written_at < STREAKS_FLUSH_S
+                and self.path.exists()):
+            return  # only probe streaks moved
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -179,4 +192,11 @@ class StateStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        self._last = data
+        self._last, self._last_core, self._written_at = data, core, time.monotonic()
+
+
+def _core(doc: dict[str, Any]) -> bytes:
+    deps = {name: {**d, "workers": {k: {f: v for f, v in w.items() if f not in VOLATILE}
+                                    for k, w in d["workers"].items()}}
+            for name, d in doc["deployments"].items()}
+    return json.dumps(deps, separators=(",", ":")).encode()
