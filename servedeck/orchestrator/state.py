@@ -178,8 +178,8 @@ class StateStore:
         if data == self._last and self.path.exists():
             return
         core = _core(doc)
-        if (core == self._last_core and time.monotonic() - self._written_at < STREAKS_FLUSH_S
-                and self.path.exists()):
+        if (core is not None and core == self._last_core
+                and time.monotonic() - self._written_at < STREAKS_FLUSH_S and self.path.exists()):
             return  # only probe streaks moved
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -195,8 +195,16 @@ class StateStore:
         self._last, self._last_core, self._written_at = data, core, time.monotonic()
 
 
-def _core(doc: dict[str, Any]) -> bytes:
-    deps = {name: {**d, "workers": {k: {f: v for f, v in w.items() if f not in VOLATILE}
-                                    for k, w in d["workers"].items()}}
-            for name, d in doc["deployments"].items()}
-    return json.dumps(deps, separators=(",", ":")).encode()
+def _core(doc: dict[str, Any]) -> bytes | None:
+    """The document without its workers' VOLATILE fields; None for a document of another
+    shape (the autotuner saves its own state through this store): that one is always written."""
+    deps = doc.get("deployments")
+    if not isinstance(deps, dict):
+        return None
+    try:
+        core = {name: {**d, "workers": {k: {f: v for f, v in w.items() if f not in VOLATILE}
+                                        for k, w in d["workers"].items()}}
+                for name, d in deps.items()}
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return json.dumps(core, separators=(",", ":")).encode()
