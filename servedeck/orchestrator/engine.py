@@ -42,6 +42,7 @@ from servedeck.orchestrator.tunneling import Tunnels
 _LOG_TAIL = 65536
 BOOT_FAST_S = 30.0  # a new worker is probed 4x per watch until it first answers, this long at most
 FAST_WATCH_S = 5.0  # after a submit, squeue is watched 4x as often this long: a job usually starts at once
+PORT_HOLD_S = 600.0  # a port whose worker the router may still add is not reused this long (state.held_ports)
 # Fault injection for the crash tests: kill -9 ourselves at a named point (never set in production).
 CRASH_AT = os.environ.get("SERVEDECK_ORCH_CRASH_AT", "")
 
@@ -311,6 +312,7 @@ class Engine:
         c = dep.connectivity
         if c.mode == "tunneled" and c.tunnel_mode == "reverse":
             known = {x.local_port for d in self.state.deployments.values() for x in d.workers.values() if x.local_port}
+            known |= self._held(now)
             try:
                 w.local_port = self.tunnels.reserve(dep, known)
             except RuntimeError as exc:
@@ -354,6 +356,13 @@ class Engine:
         if rows is None:
             rows = self.routers[dep.name].workers()
         row = next((r for r in rows if r.url.rstrip("/") == w.url.rstrip("/")), None)
+        if row is None and not w.listed:
+            # Accepted but never listed: a 0.3.x router lists a worker once its add has run,
+            # and that waits for the URL to answer. Nothing to remove yet; it stays registered,
+            # so the removal is tried again when its job is gone, and _do_forget holds its port.
+            s.note(w, w.phase, "not listed by the router yet: removal retried later", self.clock(),
+                   event="worker_deregister_pending")
+            return
         if row is not None:
             self.routers[dep.name].remove(row)
         _crash_point("drain")  # removed from the router, not yet cancelled
@@ -368,6 +377,13 @@ class Engine:
 
     def _do_forget(self, dep: Deployment, s: DeploymentState, e: Effect, rows) -> None:
         w = s.workers.pop(e.instance_id, None)
+        if w is not None and w.registered and dep.router is not None:
+            # The router may list it still or later (a failed removal, an add still running):
+            # the next worker must not get its URL, or that row would read as the new worker's
+            # while it boots. A row that shows with no worker behind it is removed as stale.
+            port = w.local_port if dep.connectivity.mode == "tunneled" else w.port
+            if port:
+                s.held_ports[str(port)] = self.clock() + PORT_HOLD_S
         if w is not None:
             self._taken_ports.discard(w.port)
             self.tunnels.close(dep, w)
@@ -382,9 +398,22 @@ class Engine:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _held(self, now: float) -> set[int]:
+        """Ports held for workers the router may still list (expired holds are dropped)."""
+        held = set()
+        for d in self.state.deployments.values():
+            for port, until in list(d.held_ports.items()):
+                if until <= now:
+                    del d.held_ports[port]
+                else:
+                    held.add(int(port))
+        return held
+
     def _port(self, dep: Deployment, busy: "_Once") -> int:
         used = self._taken_ports | busy()
         used |= {w.port for d in self.state.deployments.values() for w in d.workers.values()}
+        if dep.connectivity.mode != "tunneled":  # tunneled: the URL's port is the local one (held in _do_submit)
+            used |= self._held(self.clock())
         lo, hi = dep.connectivity.worker_port_range
         for port in range(lo, hi + 1):
             if port not in used:
@@ -396,9 +425,12 @@ class Engine:
         """Tunneled modes: open (or re-open) each running worker's tunnel; sets its url."""
         if dep.connectivity.mode != "tunneled":
             return
+        avoid = None
         for w in s.workers.values():
             if w.node and w.phase in (STARTING, READY, UNHEALTHY):
-                self.tunnels.ensure(dep, w)
+                if avoid is None and not w.local_port:
+                    avoid = frozenset(self._held(self.clock()))
+                self.tunnels.ensure(dep, w, avoid or frozenset())
 
     def _ready_lines(self, dep: Deployment, s: DeploymentState) -> frozenset[str]:
         found = set()

@@ -85,6 +85,11 @@ class DeploymentState:
     error_backoff_until: float = 0.0
     error_count: int = 0
     seq: int = 0  # transitions ever noted (the timeline keeps the last TIMELINE_MAX)
+    # port (as a string: JSON keys) -> until: a worker let go of before the router listed it.
+    # A 0.3.x router answers an add at once (202) and lists the worker only when its add
+    # has run, which waits for the URL to answer: the port is not reused meanwhile, or the
+    # late add would list the next worker there while it boots (see engine._do_deregister).
+    held_ports: dict[str, float] = field(default_factory=dict)
 
     def desired(self, configured: int) -> int:
         return configured if self.replicas_override is None else self.replicas_override
