@@ -1,8 +1,15 @@
 """Orchestrator benchmarks (added to bench/run.py's MEASURES).
 
-- orchestrator_ready: seconds from `orchestrate run` to N workers ready and registered
-  (real SLURM of the lab, a real router, stand-in workers as SLURM jobs), then seconds
-  from a worker's death (kill -9 of its process) to its replacement registered.
+- orchestrator_ready: issue 14's side-by-side with the public sgorch, with exactly its
+  settings: 2 replicas in direct mode behind a legacy router (sglang-router 0.1.9, in a
+  cached venv like tests/router/test_legacy_router.py), health every 2 s with timeout 2 s,
+  ready after 2 OKs, unhealthy after 2 failures, restart backoff 5 s, deregister grace 1 s,
+  the lab's stand-in worker as the job (on the lab's real SLURM). Per repeat: seconds from
+  `orchestrate run` to both workers ready and listed by the router; the orchestrator's own
+  CPU (utime+stime, not its squeue children) over a minute at steady state; seconds from a
+  job `scancel`ed behind its back to its replacement listed; seconds from the worker
+  process killed (its job kept RUNNING by the wrapper shell) to its replacement listed.
+  sgorch's figures from the issue are written beside ours, with the targets.
 - orchestrator_reconcile_cpu: CPU seconds of one reconcile pass over 500 ready workers in
   20 deployments: SLURM facts from memory (500 jobs), real HTTP health probes against one
   helper process that listens on 500 ports.
@@ -23,9 +30,19 @@ import urllib.request
 from pathlib import Path
 
 PY = sys.executable
-ROUTER_PORT = 27800  # below the ephemeral range; the bench runs alone
-WORKER_PORTS = (27900, 27999)
-MANY_BASE = 28000
+_OFFSET = int(os.environ.get("SERVEDECK_TEST_PORT_OFFSET", "0"))  # side by side with other labs
+ROUTER_PORT = 27800 + _OFFSET  # below the ephemeral range
+WORKER_PORTS = (27900 + _OFFSET, 27999 + _OFFSET)
+MANY_BASE = 28200 + _OFFSET
+LEGACY_VENV = Path.home() / ".cache" / "servedeck-test" / "router-0.1.9"
+CPU_WINDOW_S = 60.0
+# The public sgorch on the same SLURM, router and settings (issue 14), and the targets.
+SGORCH = {"run_to_ready_s": 5.04, "scancel_to_replaced_s": 5.68, "kill_to_replaced_s": 12.32,
+          "steady_cpu_s_per_min": 0.29}
+TARGET_VS_SGORCH = {"run_to_ready_s": 0.8, "scancel_to_replaced_s": 0.8, "kill_to_replaced_s": 0.5}
+TARGET_CPU_S_PER_MIN = 0.3
+# The worker runs under a shell that outlives it: killing the worker leaves the job RUNNING.
+_WRAPPER = '"$0" -m servedeck.lab.standin_sglang "$@"; exec sleep 3600'
 
 
 def _until(fn, timeout: float, pause: float = 0.05):
@@ -43,6 +60,18 @@ def _json(url: str):
         return json.load(resp)
 
 
+def legacy_router_python() -> Path:
+    """sglang-router 0.1.9's python, installed once into a cached venv (as the legacy router test does)."""
+    python = LEGACY_VENV / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", "import sglang_router"],
+                                          capture_output=True).returncode == 0:
+        return python
+    subprocess.run([PY, "-m", "venv", str(LEGACY_VENV)], check=True)
+    subprocess.run([str(LEGACY_VENV / "bin" / "pip"), "install", "-q", "sglang-router==0.1.9"], check=True,
+                   capture_output=True, timeout=600)
+    return python
+
+
 def _config(d: Path, replicas: int) -> Path:
     import yaml
 
@@ -50,27 +79,105 @@ def _config(d: Path, replicas: int) -> Path:
         "name": "bench", "replicas": replicas,
         "connectivity": {"mode": "direct", "worker_port_range": list(WORKER_PORTS)},
         "router": {"base_url": f"http://127.0.0.1:{ROUTER_PORT}"},
-        "slurm": {"job_name_prefix": "sdbench-", "time_limit": "00:10:00", "log_dir": str(d / "logs")},
-        "sglang": {"command": [PY, "-m", "servedeck.lab.standin_sglang"],
+        "slurm": {"job_name_prefix": "sdbench-", "time_limit": "00:30:00", "log_dir": str(d / "logs")},
+        "sglang": {"command": ["/bin/sh", "-c", _WRAPPER, PY],
                    "args": ["--host", "127.0.0.1", "--port", "{PORT}"]},
-        "health": {"interval_s": 0.5, "timeout_s": 1, "consecutive_ok_for_ready": 2, "failures_to_unhealthy": 2},
-        "policy": {"restart_backoff_s": 0.2, "deregister_grace_s": 0.2, "start_grace_period_s": 60},
+        "health": {"interval_s": 2, "timeout_s": 2, "consecutive_ok_for_ready": 2, "failures_to_unhealthy": 2},
+        "policy": {"restart_backoff_s": 5, "deregister_grace_s": 1, "start_grace_period_s": 120},
     }
     path = d / "sgorch.yaml"
-    path.write_text(yaml.safe_dump({"orchestrator": {"metrics": {"port": 0}, "state_dir": str(d / "state"),
-                                                     "tick_s": 0.1}, "deployments": [dep]}))
+    path.write_text(yaml.safe_dump({"orchestrator": {"metrics": {"port": 0}, "state_dir": str(d / "state")},
+                                    "deployments": [dep]}))
     return path
 
 
-def _ready(sock: Path, want: int):
+def _listed(sock: Path, want: int, without: str = ""):
+    """The ready, registered workers (none of them `without`) once `want` of them are
+    listed by the router itself; else None."""
     from servedeck.orchestrator.control import ControlError, request
 
     try:
         dep = request(sock, {"cmd": "status"})["status"]["deployments"][0]
-    except (ControlError, KeyError, IndexError):
+        urls = {u.rstrip("/") for u in _json(f"http://127.0.0.1:{ROUTER_PORT}/list_workers")["urls"]}
+    except (ControlError, KeyError, IndexError, OSError, ValueError):
         return None
-    ready = [w for w in dep["workers"] if w["phase"] == "ready" and w["registered"] and w["listed"]]
+    ready = [w for w in dep["workers"] if w["phase"] == "ready" and w["registered"]
+             and w["instance_id"] != without and w["url"].rstrip("/") in urls]
     return ready if len(ready) >= want else None
+
+
+def _phases(log: Path, wall0: float) -> dict:
+    """Where `run` to ready went, from the orchestrator's own log: seconds from the
+    process start to its first line, the first submit, the last worker seen running,
+    ready and registered (the first two are the machine's load; the rest SLURM, the
+    worker's boot and the probes)."""
+    from datetime import datetime, timezone
+
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        doc = json.loads(line)
+        stamp = datetime.strptime(doc["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        at = stamp.timestamp() - wall0
+        first.setdefault(doc["event"], at)
+        last[doc["event"]] = at
+    names = {"orchestrator_start": first, "worker_pending": first, "worker_starting": last, "worker_ready": last,
+             "worker_registered": last}
+    return {event: round(table[event], 3) for event, table in names.items() if event in table}
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, no children
+
+
+def _worker_pid(d: Path, job_id: str) -> int:
+    """The stand-in's pid: the child of the wrapper shell the job log names."""
+    text = (d / "logs" / f"sdbench-bench-{job_id}.out").read_text()
+    shell = int(text.split("pid=", 1)[1].split()[0])
+    children = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+    return int(children[0])
+
+
+def _one_run(d: Path, env: dict[str, str], replicas: int) -> dict:
+    sock = d / "state" / "control.sock"
+    out: dict = {}
+    path = _config(d, replicas)
+    started = time.perf_counter()
+    wall0 = time.time()
+    with open(d / "orchestrator.log", "wb") as log:
+        orch = subprocess.Popen([PY, "-m", "servedeck", "orchestrate", "run", "--config", str(path)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        ready = _until(lambda: _listed(sock, replicas), 120)
+        out["run_to_ready_s"] = time.perf_counter() - started
+        out["run_phases_s"] = _phases(d / "orchestrator.log", wall0)
+        time.sleep(5)  # past the first health passes of the ready workers
+        c0, w0 = _cpu_s(orch.pid), time.perf_counter()
+        time.sleep(CPU_WINDOW_S)
+        out["steady_cpu_s_per_min"] = (_cpu_s(orch.pid) - c0) * 60 / (time.perf_counter() - w0)
+        ready = _until(lambda: _listed(sock, replicas), 30)
+        victim = ready[0]
+        cancelled = time.perf_counter()
+        subprocess.run(["scancel", victim["job_id"]], env=env, check=True, capture_output=True)
+        ready = _until(lambda: _listed(sock, replicas, without=victim["instance_id"]), 120)
+        out["scancel_to_replaced_s"] = time.perf_counter() - cancelled
+        victim = ready[0]
+        pid = _worker_pid(d, victim["job_id"])
+        killed = time.perf_counter()
+        os.kill(pid, signal.SIGKILL)
+        _until(lambda: _listed(sock, replicas, without=victim["instance_id"]), 120)
+        out["kill_to_replaced_s"] = time.perf_counter() - killed
+        state = subprocess.run(["squeue", "-h", "-j", victim["job_id"], "-o", "%T"], env=env, capture_output=True,
+                               text=True).stdout.strip()
+        out["killed_job_state_after"] = state or "gone"  # cancelled by the orchestrator, not by the kill
+    finally:
+        if orch.poll() is None:
+            os.killpg(orch.pid, signal.SIGTERM)
+            orch.wait(timeout=15)
+    return out
 
 
 def measure_ready_and_replace(config: Path, repeat: int, replicas: int = 2) -> dict:
@@ -80,42 +187,43 @@ def measure_ready_and_replace(config: Path, repeat: int, replicas: int = 2) -> d
     if lab is None or not lab.slurm_conf:
         return {"skipped": "the lab has no SLURM"}
     env = {**os.environ, "SLURM_CONF": lab.slurm_conf}
-    to_ready, to_replaced = [], []
+    legacy = legacy_router_python()
+    runs = []
     for _ in range(max(1, min(repeat, 3))):
         d = Path(tempfile.mkdtemp(prefix="sd-orch-bench-"))
         (d / "logs").mkdir()
-        router = subprocess.Popen([str(Path(PY).parent / "sglang-router"), "launch", "--host", "127.0.0.1",
+        router = subprocess.Popen([str(legacy), "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
                                    "--port", str(ROUTER_PORT), "--prometheus-host", "127.0.0.1",
-                                   "--prometheus-port", str(ROUTER_PORT + 1), "--log-level", "warn"],
+                                   "--prometheus-port", str(ROUTER_PORT + 1), "--log-level", "warning"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        orch = None
         try:
-            _until(lambda: _try(lambda: _json(f"http://127.0.0.1:{ROUTER_PORT}/workers")), 30)
-            path = _config(d, replicas)
-            started = time.perf_counter()
-            orch = subprocess.Popen([PY, "-m", "servedeck", "orchestrate", "run", "--config", str(path)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
-            ready = _until(lambda: _ready(d / "state" / "control.sock", replicas), 120)
-            to_ready.append(time.perf_counter() - started)
-            victim = ready[0]
-            text = (d / "logs" / f"sdbench-bench-{victim['job_id']}.out").read_text()
-            pid = int(text.split("pid=", 1)[1].split()[0])
-            killed = time.perf_counter()
-            os.kill(pid, signal.SIGKILL)
-            _until(lambda: (r := _ready(d / "state" / "control.sock", replicas))
-                   and victim["instance_id"] not in {w["instance_id"] for w in r}, 120)
-            to_replaced.append(time.perf_counter() - killed)
+            _until(lambda: _try(lambda: _json(f"http://127.0.0.1:{ROUTER_PORT}/list_workers")), 30)
+            runs.append(_one_run(d, env, replicas))
         finally:
-            for proc in (orch, router):
-                if proc is not None and proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(timeout=15)
+            if router.poll() is None:
+                os.killpg(router.pid, signal.SIGTERM)
+                router.wait(timeout=15)
             listed = subprocess.run(["squeue", "-h", "-n", "sdbench-bench", "-o", "%i"], capture_output=True,
                                     text=True, env=env)
             if listed.stdout.split():
                 subprocess.run(["scancel", *listed.stdout.split()], env=env, capture_output=True)
-    return {"replicas": replicas, "run_to_ready_s": _summary(to_ready), "death_to_replaced_s": _summary(to_replaced)}
+    result: dict = {"replicas": replicas, "router": "sglang-router 0.1.9 (legacy API)",
+                    "settings": "direct; health 2 s / timeout 2 s; ready after 2 OKs, unhealthy after 2 failures; "
+                                "restart backoff 5 s; deregister grace 1 s",
+                    "killed_job_states": [r["killed_job_state_after"] for r in runs],
+                    "run_phases_s": [r["run_phases_s"] for r in runs]}
+    for key in ("run_to_ready_s", "scancel_to_replaced_s", "kill_to_replaced_s"):
+        s = _summary([r[key] for r in runs])
+        target = round(TARGET_VS_SGORCH[key] * SGORCH[key], 3)
+        result[key] = {**s, "sgorch_s": SGORCH[key], "vs_sgorch": round(s["median_s"] / SGORCH[key], 3),
+                       "target_s": target, "target_vs_sgorch": TARGET_VS_SGORCH[key]}
+    cpu = [r["steady_cpu_s_per_min"] for r in runs]
+    result["steady_cpu_s_per_min"] = {
+        "median": round(statistics.median(cpu), 3), "samples": [round(c, 3) for c in cpu],
+        "window_s": CPU_WINDOW_S, "sgorch": SGORCH["steady_cpu_s_per_min"],
+        "vs_sgorch": round(statistics.median(cpu) / SGORCH["steady_cpu_s_per_min"], 3),
+        "target": TARGET_CPU_S_PER_MIN}
+    return result
 
 
 def _try(fn):

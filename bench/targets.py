@@ -28,6 +28,14 @@ TARGETS: list[tuple[str, str, float, str, str]] = [
     ("containers pane: CPU per refresh, 200 vs 20 containers", "containers_stats.cpu_200_vs_20", 1.5, "max", "×"),
     ("log pane ingest vs the reader alone", "log_ingest.pane_vs_source", 0.9, "min", "×"),
     ("-L tunnel throughput vs direct", "tunnel_throughput.tunnel_vs_direct", 0.5, "min", "×"),
+    # The orchestrator against the public sgorch's figures from issue 14 (same SLURM, router, settings).
+    ("orchestrator: run → 2 workers listed, vs sgorch", "orchestrator_ready.run_to_ready_s.vs_sgorch", 0.8, "max", "×"),
+    ("orchestrator: scancel → replacement listed, vs sgorch", "orchestrator_ready.scancel_to_replaced_s.vs_sgorch",
+     0.8, "max", "×"),
+    ("orchestrator: worker killed, job running → replacement listed, vs sgorch",
+     "orchestrator_ready.kill_to_replaced_s.vs_sgorch", 0.5, "max", "×"),
+    ("orchestrator CPU at steady state, 2 workers", "orchestrator_ready.steady_cpu_s_per_min.median", 0.3, "max",
+     "s/min"),
 ]
 
 

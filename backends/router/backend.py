@@ -201,6 +201,16 @@ class RouterBackend(Backend):
                               hint=_SICK_HINT if sick else "check those workers' /health and logs")
         return {"workers": rows}
 
+    def worker_rows(self) -> tuple[WorkerRow, ...]:
+        """The worker list alone, without `poll`'s /health look: the orchestrator reads
+        only the list, every health pass (half the requests of a poll)."""
+        try:
+            return self._matched(self._workers())
+        except BackendError:
+            if self.settings.api == "auto":
+                self._api = None  # re-detect next time: the router may have been upgraded
+            raise
+
     def _matched(self, rows: tuple[WorkerRow, ...]) -> tuple[WorkerRow, ...]:
         """Fill in the job and tunnel behind each worker from what the other backends
         published, and the drain step in progress."""

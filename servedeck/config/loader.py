@@ -7,10 +7,8 @@ echoed: messages name keys and variables, not values.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 from pydantic import ValidationError
@@ -21,10 +19,9 @@ from servedeck.backends.registry import UnknownBackendKind, load_kind
 from servedeck.config.errors import ConfigError, Problem
 from servedeck.config.document import Loc, NodeIndex, expand_env, parse_document, read_config_text
 from servedeck.config.model import ServedeckConfig
+from servedeck.config.paths import DEFAULT_PATH, resolve_path  # noqa: F401 - re-exported
 
-DEFAULT_PATH = Path("~/.config/servedeck/config.yaml")
 EMBEDDED = "<embedded default>"
-
 
 
 @dataclass(frozen=True)
@@ -53,17 +50,6 @@ class LoadedConfig:
 
     def build_backends(self, context=None) -> list[Backend]:
         return [t.backend_cls(t.settings, context) for t in self.targets if t.settings.enabled]
-
-
-def resolve_path(explicit: str | None) -> Path | None:
-    """--config, else $SERVEDECK_CONFIG, else ~/.config/servedeck/config.yaml if present."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("SERVEDECK_CONFIG")
-    if env:
-        return Path(env)
-    default = DEFAULT_PATH.expanduser()
-    return default if default.exists() else None
 
 
 def load_config(explicit: str | None = None) -> LoadedConfig:

@@ -9,11 +9,12 @@ module as `SlurmError` / `RouterError` naming the operation, for metrics and bac
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
-from servedeck.backends.base import BackendContext, BackendError, PartialPoll
+from servedeck.backends.base import BackendContext, BackendError
 from servedeck.backends.commands import CommandRunner, LocalRunner
 from servedeck.backends.rows import WorkerRow
 from servedeck.backends.slurm import parse as slurm_parse
@@ -61,6 +62,9 @@ class SlurmCLI:
         self.runner = runner or LocalRunner()
         self.timeout = timeout
         self._json = True
+        # The last output, its jobs and the second they were parsed at: a watch that finds the
+        # queue unchanged does not parse it again.
+        self._parsed: tuple[str, list[SlurmJob], int] = ("", [], 0)
 
     def _run(self, operation: str, argv: Sequence[str]):
         try:
@@ -77,17 +81,30 @@ class SlurmCLI:
         if self._json:
             try:
                 result = self._run("squeue", ["squeue", "--me", "--json"])
-                jobs = self._from_json(result.stdout)
+                jobs = self._cached(result.stdout, self._from_json)
             except (SlurmError, slurm_parse.SqueueParseError, ValueError):
                 # An older SLURM without --json (or one printing something else): the text
                 # form, from now on if it works.
                 result = self._run("squeue", ["squeue", "--me", "-h", "-o", _TEXT])
                 self._json = False
-                jobs = self._from_text(result.stdout)
+                jobs = self._cached(result.stdout, self._from_text)
         else:
             result = self._run("squeue", ["squeue", "--me", "-h", "-o", _TEXT])
-            jobs = self._from_text(result.stdout)
+            jobs = self._cached(result.stdout, self._from_text)
         return [j for j in jobs if j.name.startswith(name_prefix)]
+
+    def _cached(self, text: str, parse) -> list[SlurmJob]:
+        """squeue's JSON gives start times, not time left (parse_json counts from now):
+        a reused parse has its running jobs' time left moved on by the seconds since."""
+        now = int(time.time())
+        if not text or text != self._parsed[0]:
+            self._parsed = (text, parse(text), now)
+            return self._parsed[1]
+        _, jobs, at = self._parsed
+        if now == at or not self._json:
+            return jobs  # the text form's %L is squeue's own: the same text, the same time left
+        return [replace(j, time_left_s=max(0, j.time_left_s - (now - at)))
+                if j.time_left_s is not None and j.state == "RUNNING" else j for j in jobs]
 
     @staticmethod
     def _from_json(text: str) -> list[SlurmJob]:
@@ -148,12 +165,9 @@ class RouterClient:
 
     def workers(self) -> tuple[WorkerRow, ...]:
         try:
-            panes = self.backend.poll(frozenset({"workers"}))
-        except PartialPoll as exc:  # some workers unhealthy: the list is still complete
-            panes = exc.panes
+            return self.backend.worker_rows()
         except BackendError as exc:
             raise RouterError("list", exc.message) from None
-        return tuple(panes.get("workers", ()))
 
     def add(self, url: str) -> None:
         try:

@@ -102,6 +102,8 @@ class OrchestratorSettings(Section):
                            description="Where the persisted state, scripts and the control socket live.")
     control_socket: str | None = Field(default=None, description="Unix socket path (default: STATE_DIR/control.sock).")
     tick_s: float = Field(default=1.0, gt=0, description="Longest sleep between reconcile passes.")
+    slurm_watch_s: float = Field(default=1.0, gt=0, description="How often squeue is watched between health "
+                                 "passes (one squeue for every deployment).")
 
     def state_path(self) -> Path:
         return Path(os.path.expanduser(self.state_dir))

@@ -85,6 +85,11 @@ class DeploymentState:
     error_backoff_until: float = 0.0
     error_count: int = 0
     seq: int = 0  # transitions ever noted (the timeline keeps the last TIMELINE_MAX)
+    # port (as a string: JSON keys) -> until: a worker let go of before the router listed it.
+    # A 0.3.x router answers an add at once (202) and lists the worker only when its add
+    # has run, which waits for the URL to answer: the port is not reused meanwhile, or the
+    # late add would list the next worker there while it boots (see engine._do_deregister).
+    held_ports: dict[str, float] = field(default_factory=dict)
 
     def desired(self, configured: int) -> int:
         return configured if self.replicas_override is None else self.replicas_override
@@ -143,12 +148,20 @@ class StateError(Exception):
     """The state file exists but cannot be read: refuse to guess."""
 
 
+# Probe observations that move on every health pass of a steady fleet: a state that
+# differs only in them is written at most every STREAKS_FLUSH_S (a restart re-observes them).
+VOLATILE = frozenset({"ok_streak", "fail_streak", "listed"})
+STREAKS_FLUSH_S = 30.0
+
+
 class StateStore:
     """One JSON file, replaced atomically."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._last: bytes | None = None  # what the file holds: an unchanged state is not rewritten
+        self._last_core: bytes | None = None  # the same without VOLATILE fields
+        self._written_at = -1e9
 
     def load(self) -> State:
         try:
@@ -165,9 +178,14 @@ class StateStore:
     def save(self, state: State) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        doc = state.to_json()
+        data = json.dumps(doc, separators=(",", ":")).encode()
         if data == self._last and self.path.exists():
             return
+        core = _core(doc)
+        if (core is not None and core == self._last_core
+                and time.monotonic() - self._written_at < STREAKS_FLUSH_S and self.path.exists()):
+            return  # only probe streaks moved
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -179,4 +197,19 @@ class StateStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        self._last = data
+        self._last, self._last_core, self._written_at = data, core, time.monotonic()
+
+
+def _core(doc: dict[str, Any]) -> bytes | None:
+    """The document without its workers' VOLATILE fields; None for a document of another
+    shape (the autotuner saves its own state through this store): that one is always written."""
+    deps = doc.get("deployments")
+    if not isinstance(deps, dict):
+        return None
+    try:
+        core = {name: {**d, "workers": {k: {f: v for f, v in w.items() if f not in VOLATILE}
+                                        for k, w in d["workers"].items()}}
+                for name, d in deps.items()}
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return json.dumps(core, separators=(",", ":")).encode()

@@ -47,8 +47,9 @@ class Tunnels:
             self._pools[name] = SSHPool({name: dep.connectivity.ssh.host(node)})
         return self._pools[name], name, node if via else "127.0.0.1"
 
-    def ensure(self, dep: Deployment, worker) -> None:
-        """Open the worker's -L tunnel if it is not open; fills local_port and url."""
+    def ensure(self, dep: Deployment, worker, avoid: frozenset[int] = frozenset()) -> None:
+        """Open the worker's -L tunnel if it is not open; fills local_port and url. A new
+        local port is none of `avoid` (ports the router may still list a worker on)."""
         if not self._tunneled(dep) or not worker.node:
             return
         from servedeck.backends.base import BackendError
@@ -60,7 +61,7 @@ class Tunnels:
                 return
             c = dep.connectivity
             try:
-                port = worker.local_port or self._free_port(dep)
+                port = worker.local_port or self._free_port(dep, avoid)
             except RuntimeError as exc:
                 log("tunnel_error", str(exc), level=logging.WARNING, deployment=dep.name)
                 return
@@ -97,11 +98,11 @@ class Tunnels:
         with self._lock:
             self._taken.discard(port)
 
-    def _free_port(self, dep: Deployment) -> int:
+    def _free_port(self, dep: Deployment, avoid: frozenset[int] = frozenset()) -> int:
         from servedeck.backends.ssh.ports import bindable, listening_ports
 
         lo, hi = dep.connectivity.local_port_range
-        busy = listening_ports() | self._taken
+        busy = listening_ports() | self._taken | avoid
         for port in range(lo, hi + 1):
             if port not in busy and bindable(port, dep.connectivity.orchestrator_host):
                 return port

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def _config(args):
     from servedeck.config.errors import ConfigError
-    from servedeck.config.loader import resolve_path
+    from servedeck.config.paths import resolve_path
     from servedeck.orchestrator.config import load
 
     path = resolve_path(getattr(args, "config", None))
@@ -80,7 +80,7 @@ def _readonly(args) -> bool:
         return True
     import yaml
 
-    from servedeck.config.loader import resolve_path
+    from servedeck.config.paths import resolve_path
 
     try:
         top = yaml.safe_load(resolve_path(getattr(args, "config", None)).read_text(encoding="utf-8"))

@@ -88,6 +88,40 @@ def test_state_round_trip_is_atomic_and_private(tmp_path):
     assert "corrupt" in str(info.value)
 
 
+class _OtherDocument:
+    """A state of another shape saved through the same store (the autotuner's has no
+    `deployments`)."""
+
+    def __init__(self, doc):
+        self.doc = doc
+
+    def to_json(self):
+        return self.doc
+
+
+def test_a_document_of_another_shape_is_saved_every_time_it_changes(tmp_path):
+    store = StateStore(tmp_path / "tuner.json")
+    for doc in ({"version": 1, "experiments": [{"id": "e1", "phase": "pending"}]},
+                {"version": 1, "experiments": [{"id": "e1", "phase": "active"}]},
+                {"version": 1, "deployments": ["not", "a", "mapping"]}):
+        store.save(_OtherDocument(doc))  # type: ignore[arg-type]
+        assert json.loads(store.path.read_text()) == doc
+
+
+def test_a_change_beyond_probe_streaks_is_saved_at_once(tmp_path):
+    store = StateStore(tmp_path / "state.json")
+    state = State()
+    w = Worker("i1", 31000, job_id="9", phase="starting")
+    state.deployment("a").workers["i1"] = w
+    store.save(state)
+    w.ok_streak = 1  # a probe streak alone may wait for a later save
+    store.save(state)
+    w.phase, w.registered = "ready", True
+    store.save(state)
+    saved = store.load().deployment("a").workers["i1"]
+    assert (saved.phase, saved.registered, saved.ok_streak) == ("ready", True, 1)
+
+
 def test_control_socket_is_owner_only_and_answers(tmp_path):
     seen = []
 
