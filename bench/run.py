@@ -78,7 +78,26 @@ def measure_status_json(config: Path, repeat: int) -> dict:
         codes.add(result.returncode)
     backends = json.loads(result.stdout)["backends"]
     return {**summary(samples), "exit_codes": sorted(codes),
-            "backends": {b["name"]: b["state"] for b in backends}}
+            "backends": {b["name"]: b["state"] for b in backends},
+            "latency_ms": {b["name"]: b["latency_ms"] for b in backends},  # which backend the wall time waits for
+            "docker_stats_no_stream_s": _docker_stats_floor(config)}
+
+
+def _docker_stats_floor(config: Path) -> float | None:
+    """`docker stats --no-stream` on the lab's Engine, for scale: the Engine answers a
+    stats request at its collector's tick (1 s on Engine 20.10), so a status that shows
+    container CPU % cannot be faster than this."""
+    import shutil
+
+    import yaml
+
+    docker = shutil.which("docker")
+    targets = (yaml.safe_load(config.read_text()).get("backends") or {}).get("docker") or []
+    if not docker or not targets:
+        return None
+    started = time.perf_counter()
+    done = subprocess.run([docker, "-H", targets[0]["url"], "stats", "--no-stream"], capture_output=True)
+    return round(time.perf_counter() - started, 3) if done.returncode == 0 else None
 
 
 MEASURES: dict[str, Callable[[Path, int], dict]] = {
