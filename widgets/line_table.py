@@ -38,7 +38,7 @@ from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
 from servedeck.widgets.resource_table import SEP, ResourceTable, action_bindings
-from servedeck.widgets.sort_order import sort_value
+from servedeck.widgets.sort_order import SortActions, sort_value
 
 PADDING = 1  # cells each side of a column, as DataTable's default
 _EMPTY_TEXT = Text(no_wrap=True, end="")
@@ -635,7 +635,7 @@ class LineTable(ScrollView, can_focus=True):
         return found
 
 
-class SortableLineTable(LineTable):
+class SortableLineTable(SortActions, LineTable):
     """`s` sorts by the next column, `S` reverses; the cursor stays on its row."""
 
     BINDINGS = [
@@ -643,24 +643,9 @@ class SortableLineTable(LineTable):
         Binding("S", "reverse_sort", "Reverse", id="sort.reverse", tooltip="Reverse the sort order", show=False),
     ]
 
-    def _announce(self) -> None:
-        title = next((c.title for c in self.spec.columns if c.key == self.sort_key), "arrival")
-        self.notify(f"{self.spec.title}: sorted by {title}{' (descending)' if self.sort_reverse else ''}",
-                    timeout=2)
-
-    def action_cycle_sort(self) -> None:
-        keys = [c.key for c in self.spec.columns]
-        index = keys.index(self.sort_key) + 1 if self.sort_key in keys else 0
-        self.sort_key = keys[index % len(keys)]
+    def _resort(self) -> None:
         self._layout()
         self._check_on_screen_soon()
-        self._announce()
-
-    def action_reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._layout()
-        self._check_on_screen_soon()
-        self._announce()
 
 
 def sortable_line_body(default_sort: str | None):

@@ -1,4 +1,5 @@
-"""The order a sortable table puts values in: numbers, then text, then empties."""
+"""Sorting shared by the sortable tables: the order values go in (numbers, then text,
+then empties) and the `s`/`S` actions (each table re-orders itself in `_resort`)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,32 @@ def sort_value(value: Any) -> tuple:
     if head.isdigit():
         return (0, int(head), text)
     return (1, 0, text.casefold())
+
+
+class SortActions:
+    """`s` sorts by the next column, `S` reverses; the bindings stay on each table class
+    (Textual reads BINDINGS from widget classes only)."""
+
+    spec: Any
+    sort_key: str | None
+    sort_reverse: bool
+
+    def _resort(self) -> None:
+        raise NotImplementedError
+
+    def _announce(self) -> None:
+        title = next((c.title for c in self.spec.columns if c.key == self.sort_key), "arrival")
+        self.notify(f"{self.spec.title}: sorted by {title}{' (descending)' if self.sort_reverse else ''}",  # type: ignore[attr-defined]
+                    timeout=2)
+
+    def action_cycle_sort(self) -> None:
+        keys = [c.key for c in self.spec.columns]
+        index = keys.index(self.sort_key) + 1 if self.sort_key in keys else 0
+        self.sort_key = keys[index % len(keys)]
+        self._resort()
+        self._announce()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+        self._announce()

@@ -17,12 +17,12 @@ from textual.binding import Binding
 from servedeck.backends.base import Action, PaneSpec
 from servedeck.widgets.line_table import sortable_line_body
 from servedeck.widgets.resource_table import ResourceTable, table_class_for
-from servedeck.widgets.sort_order import sort_value
+from servedeck.widgets.sort_order import SortActions, sort_value
 
 __all__ = ["PANE_BODIES", "SortableTable", "sort_value", "sortable_body"]
 
 
-class SortableTable(ResourceTable):
+class SortableTable(SortActions, ResourceTable):
     """A ResourceTable whose rows follow a chosen column (none: arrival order)."""
 
     BINDINGS = [
@@ -50,23 +50,6 @@ class SortableTable(ResourceTable):
             return
         rank = {tuple(str(c) for c in self._visible(self._cells[k])): i for i, k in enumerate(desired)}  # as drawn
         self.sort(key=lambda cells: rank.get(tuple(str(c) for c in cells), 0))
-
-    def _announce(self) -> None:
-        title = next((c.title for c in self.spec.columns if c.key == self.sort_key), "arrival")
-        self.notify(f"{self.spec.title}: sorted by {title}{' (descending)' if self.sort_reverse else ''}",
-                    timeout=2)
-
-    def action_cycle_sort(self) -> None:
-        keys = [c.key for c in self.spec.columns]
-        index = keys.index(self.sort_key) + 1 if self.sort_key in keys else 0
-        self.sort_key = keys[index % len(keys)]
-        self._resort()
-        self._announce()
-
-    def action_reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._resort()
-        self._announce()
 
 
 def sortable_body(default_sort: str | None):
