@@ -37,7 +37,7 @@ from servedeck.backends.base import Action, PaneSpec
 from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
-from servedeck.widgets.resource_table import SEP, ResourceTable, action_bindings
+from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, action_bindings
 from servedeck.widgets.sort_order import SortActions, sort_value
 
 PADDING = 1  # cells each side of a column, as DataTable's default
@@ -94,7 +94,7 @@ def _formatted(value: Any) -> Any:
     return value or _EMPTY_TEXT
 
 
-class LineTable(ScrollView, can_focus=True):
+class LineTable(ReportsRowsOnScreen, ScrollView, can_focus=True):
     """Rows of one pane drawn a line at a time; `sort_key` orders them (None: as given)."""
 
     # DataTable's look, selector for selector, so this table matches the others.
@@ -416,22 +416,6 @@ class LineTable(ScrollView, can_focus=True):
     def rows_on_screen(self) -> frozenset[str]:
         top, height = self._window()
         return frozenset(self._order[top:top + height])
-
-    def _check_on_screen_soon(self) -> None:
-        if not self._screen_check and self.is_attached:
-            self._screen_check = True
-            self.call_after_refresh(self._check_on_screen)
-
-    def _check_on_screen(self) -> None:
-        self._screen_check = False
-        keys = self.rows_on_screen()
-        if keys != self._on_screen:
-            self._on_screen = keys
-            self.post_message(self.RowsOnScreen(self.spec.key, keys))
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        self._check_on_screen_soon()
 
     # -- the cursor -------------------------------------------------------------------
 

@@ -26,7 +26,36 @@ SEP = "\x1f"
 _NO_GROUP = object()
 
 
-class ResourceTable(DataTable):
+class ReportsRowsOnScreen:
+    """Posts `RowsOnScreen` when the set of rows on screen changes, once per burst of
+    changes (after the next refresh, when layout and scroll have settled). A table says
+    which rows those are (`rows_on_screen`) and calls `_check_on_screen_soon` when they
+    may have changed; scrolling is noticed here."""
+
+    _screen_check = False  # a check is scheduled
+    _on_screen: frozenset[str] | None = None  # row ids last reported on screen
+
+    def rows_on_screen(self) -> frozenset[str]:
+        raise NotImplementedError
+
+    def _check_on_screen_soon(self) -> None:
+        if not self._screen_check and self.is_attached:  # type: ignore[attr-defined]
+            self._screen_check = True
+            self.call_after_refresh(self._check_on_screen)  # type: ignore[attr-defined]
+
+    def _check_on_screen(self) -> None:
+        self._screen_check = False
+        keys = self.rows_on_screen()
+        if keys != self._on_screen:
+            self._on_screen = keys
+            self.post_message(ResourceTable.RowsOnScreen(self.spec.key, keys))  # type: ignore[attr-defined]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)  # type: ignore[misc]
+        self._check_on_screen_soon()
+
+
+class ResourceTable(ReportsRowsOnScreen, DataTable):
     """Rows of one pane. Subclasses made by `table_class_for` add action bindings."""
 
     spec: PaneSpec
@@ -229,23 +258,6 @@ class ResourceTable(DataTable):
         top = int(self.scroll_y)
         keys = (self._row_locations.get_key(i) for i in range(top, min(top + max(height, 0), self.row_count)))
         return frozenset(k.value for k in keys if k is not None)
-
-    def _check_on_screen_soon(self) -> None:
-        """After the next refresh (layout and scroll settled), once per burst of changes."""
-        if not self._screen_check and self.is_attached:
-            self._screen_check = True
-            self.call_after_refresh(self._check_on_screen)
-
-    def _check_on_screen(self) -> None:
-        self._screen_check = False
-        keys = self.rows_on_screen()
-        if keys != self._on_screen:
-            self._on_screen = keys
-            self.post_message(self.RowsOnScreen(self.spec.key, keys))
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        self._check_on_screen_soon()
 
     def sort(self, *columns, key=None, reverse: bool = False):
         result = super().sort(*columns, key=key, reverse=reverse)
