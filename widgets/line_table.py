@@ -403,6 +403,25 @@ class LineTable(ReportsRowsOnScreen, ScrollView, can_focus=True):
             raise RowDoesNotExist(key)
         return index
 
+    # DataTable's readers, for callers written against it (tests read panes this way):
+    # the cells of the shown columns, as `cell()` draws them.
+
+    def get_row(self, key: str) -> list[Any]:
+        if key not in self._rows:
+            raise RowDoesNotExist(key)
+        row = self._rows[key][1]
+        return [self.cell(c.key, row) for c in self._shown_columns]
+
+    def get_row_at(self, index: int) -> list[Any]:
+        if not 0 <= index < len(self._order):
+            raise RowDoesNotExist(index)
+        return self.get_row(self._order[index])
+
+    def get_cell(self, key: str, column: str) -> Any:
+        if key not in self._rows:
+            raise RowDoesNotExist(key)
+        return self.cell(column, self._rows[key][1])
+
     def refresh_relative(self) -> None:
         """Ages (`*_at` columns) change with the clock alone: draw the rows on screen again."""
         if not self._relative:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.geometry import Region
@@ -254,3 +255,21 @@ def test_the_filter_text_of_a_cell_is_the_text_render_cell_draws():
     values = [None, "", "RUNNING", "a\x1b[31mb", "x\ny", 0, 5, 300, 1.5, True, False, ["a", 1], 2**70]
     for column, value in product(columns, values):
         assert plain_text(column, value) == str(render_cell(column, value)), (column, value)
+
+
+async def test_datatable_readers_give_the_cells_as_drawn():
+    """`get_row_at`, `get_row` and `get_cell` answer as DataTable's do, so code that reads
+    a pane's cells (the fault matrix's pane text) reads the jobs pane too."""
+    rows = [job(7), job(3, state="PENDING")]
+    app = Jobs()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#jobs")
+        table.show(entries(rows))
+        await pilot.pause()
+        first = [getattr(c, "plain", str(c)) for c in table.get_row_at(0)]
+        assert "1003" in first and "w0003" in first  # sorted by job id: job 1003 first
+        key = table.row_id("c", rows[0])
+        assert "w0007" in [getattr(c, "plain", str(c)) for c in table.get_row(key)]
+        assert str(table.get_cell(key, "name")) == "w0007"
+        with pytest.raises(KeyError):
+            table.get_row_at(2)
