@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import re
 import time
 
@@ -39,8 +40,14 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def start(argv, env=None) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    """Output goes to a file, not a pipe: nobody reads a pipe while the test runs, and
+    Chromium's logging (refused connections on this closed network) could fill one and
+    hang the browser before its DevTools port answers."""
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def stop(proc: subprocess.Popen) -> str:
@@ -50,7 +57,12 @@ def stop(proc: subprocess.Popen) -> str:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
-    return proc.communicate(timeout=10)[0] or ""
+            proc.wait(10)
+    log = proc.log  # type: ignore[attr-defined]
+    log.seek(0)
+    out = log.read()
+    log.close()
+    return out
 
 
 class DevTools:
