@@ -37,7 +37,7 @@ from servedeck.backends.base import Action, PaneSpec
 from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
-from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, action_bindings
+from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, action_bindings
 from servedeck.widgets.sort_order import SortActions, sort_value
 
 PADDING = 1  # cells each side of a column, as DataTable's default
@@ -94,7 +94,7 @@ def _formatted(value: Any) -> Any:
     return value or _EMPTY_TEXT
 
 
-class LineTable(ReportsRowsOnScreen, ScrollView, can_focus=True):
+class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     """Rows of one pane drawn a line at a time; `sort_key` orders them (None: as given)."""
 
     # DataTable's look, selector for selector, so this table matches the others.
@@ -531,16 +531,6 @@ class LineTable(ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._show_hover = False
         self._refresh_index(self.hover_row)
 
-    # -- actions ----------------------------------------------------------------------
-
-    def action_row_action(self, action_id: str) -> None:
-        self.post_message(self.ActionRequested(self.spec.key, action_id))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "row_action":
-            return True
-        checker = getattr(self.app, "action_allowed", None)
-        return checker(self.spec.key, str(parameters[0]), self.selected()) if checker else True
 
     # -- drawing: DataTable's cells, styles and meta, for the visible lines only -------
 

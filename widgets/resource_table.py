@@ -26,6 +26,19 @@ SEP = "\x1f"
 _NO_GROUP = object()
 
 
+class RowActionKeys:
+    """An action key on a row asks the app to run it; the app says whether it may."""
+
+    def action_row_action(self, action_id: str) -> None:
+        self.post_message(self.ActionRequested(self.spec.key, action_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "row_action":
+            return True
+        checker = getattr(self.app, "action_allowed", None)
+        return checker(self.spec.key, str(parameters[0]), self.selected()) if checker else True
+
+
 class ReportsRowsOnScreen:
     """Posts `RowsOnScreen` when the set of rows on screen changes, once per burst of
     changes (after the next refresh, when layout and scroll have settled). A table says
@@ -55,7 +68,7 @@ class ReportsRowsOnScreen:
         self._check_on_screen_soon()
 
 
-class ResourceTable(ReportsRowsOnScreen, DataTable):
+class ResourceTable(RowActionKeys, ReportsRowsOnScreen, DataTable):
     """Rows of one pane. Subclasses made by `table_class_for` add action bindings."""
 
     spec: PaneSpec
@@ -329,16 +342,6 @@ class ResourceTable(ReportsRowsOnScreen, DataTable):
             return None
         return self._rows.get(key)
 
-    # -- actions ----------------------------------------------------------------------
-
-    def action_row_action(self, action_id: str) -> None:
-        self.post_message(self.ActionRequested(self.spec.key, action_id))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "row_action":
-            return True
-        checker = getattr(self.app, "action_allowed", None)
-        return checker(self.spec.key, str(parameters[0]), self.selected()) if checker else True
 
 
 def action_bindings(spec: PaneSpec, actions: Iterable[Action]) -> list[Binding]:
