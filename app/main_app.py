@@ -84,7 +84,9 @@ class PaneView(Vertical):
     def set_header(self, text: str) -> None:
         if text != self._header:  # the 1 s tick mostly finds nothing new to say
             self._header = text
-            self.query_one(".pane-header", Static).update(text)
+            # One line, full width (styles): a new text never changes its size, so the
+            # screen is not laid out again for it (that re-rendered every widget each tick).
+            self.query_one(".pane-header", Static).update(text, layout=False)
 
 
 class ServedeckApp(RowActions, App[int]):

@@ -97,7 +97,7 @@ class BackendStatusBar(Static):
         key = (text.plain, tuple(text.spans))
         if key != self._shown:
             self._shown = key
-            self.update(text)
+            self.update(text, layout=False)  # one line, full width (styles): its size never changes
 
     def on_resize(self) -> None:
         self._render_last()

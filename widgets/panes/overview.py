@@ -239,11 +239,12 @@ class OverviewBody(VerticalScroll):
         self._title("#ov-events-title", Text.assemble(("Events ", "bold"), (f"newest first ({len(events)} kept)", "dim")))
 
     def _title(self, selector: str, text: Text) -> None:
-        """A Static's update lays the whole pane out again: only when the text changed."""
+        """Only when the text changed, and without laying the pane out again: a title is
+        one line, full width (styles), whatever it says."""
         key = (text.plain, tuple(text.spans))
         if self._titles.get(selector) != key:
             self._titles[selector] = key
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(text, layout=False)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = ""  # the overview has nothing to filter: `/` works in the panes
