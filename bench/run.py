@@ -70,17 +70,36 @@ def measure_rss_after_start(config: Path, repeat: int) -> dict:
 
 
 def measure_status_json(config: Path, repeat: int) -> dict:
-    samples, codes = [], set()
+    """`status --json` on the lab as configured, and (for scale) the same config with the
+    Docker targets' container stats off, interleaved: how much of the wall time is the
+    Engine's stats tick and how much is everything else."""
+    no_stats = _without_container_stats(config)
+    samples, codes, bare = [], set(), []
     for _ in range(repeat):
         started = time.perf_counter()
         result = subprocess.run(SERVEDECK + ["status", "--json", "--config", str(config)], capture_output=True, text=True)
         samples.append(time.perf_counter() - started)
         codes.add(result.returncode)
+        started = time.perf_counter()
+        subprocess.run(SERVEDECK + ["status", "--json", "--config", str(no_stats)], capture_output=True, text=True)
+        bare.append(time.perf_counter() - started)
     backends = json.loads(result.stdout)["backends"]
     return {**summary(samples), "exit_codes": sorted(codes),
             "backends": {b["name"]: b["state"] for b in backends},
             "latency_ms": {b["name"]: b["latency_ms"] for b in backends},  # which backend the wall time waits for
-            "docker_stats_no_stream_s": _docker_stats_floor(config)}
+            "docker_stats_no_stream_s": _docker_stats_floor(config),
+            "without_container_stats": summary(bare)}
+
+
+def _without_container_stats(config: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    for target in (data.get("backends") or {}).get("docker") or []:
+        target["stats"] = False
+    out = config.with_name("servedeck-bench-no-stats.yaml")
+    out.write_text(yaml.safe_dump(data))
+    return out
 
 
 def _docker_stats_floor(config: Path) -> float | None:
