@@ -151,6 +151,9 @@ class Backend(ABC):
     kind: ClassVar[str]
     settings_model: ClassVar[type[BackendSettings]] = BackendSettings
     default_interval: ClassVar[float] = 5.0
+    # A backend whose fast rate is only for live progress (a build, a tuning run) sets
+    # this, and `live` in its polls: with nothing in progress it is polled at this rate.
+    idle_interval: ClassVar[float | None] = None
     panes: ClassVar[tuple[PaneSpec, ...]] = ()
     actions: ClassVar[tuple[Action, ...]] = ()
     log_kinds: ClassVar[tuple[str, ...]] = ()  # kinds of log source it can build (see logsources)
@@ -160,6 +163,7 @@ class Backend(ABC):
         self.context = context or BackendContext()
         self.wake: "Callable[[], None] | None" = None  # set by whoever schedules polls
         self.on_screen: Mapping[str, frozenset[str]] = {}  # pane -> row keys on screen (see show_rows)
+        self.live = True  # something is in progress (see idle_interval); until a poll says otherwise
 
     def show_rows(self, pane: str, keys: frozenset[str]) -> None:
         """The UI says which of this backend's rows of `pane` are on screen (their
@@ -179,7 +183,13 @@ class Backend(ABC):
 
     @property
     def interval(self) -> float:
-        return self.settings.interval or self.default_interval
+        """Seconds between polls: the configured interval, else the default, else (when
+        the backend says nothing is in progress) its idle rate: an idle cockpit sleeps."""
+        if self.settings.interval:
+            return self.settings.interval
+        if self.idle_interval is not None and not self.live:
+            return max(self.default_interval, self.idle_interval)
+        return self.default_interval
 
     @classmethod
     def capabilities(cls) -> frozenset[str]:

@@ -69,7 +69,8 @@ ACTIONS = (
 class DynamoBackend(Backend):
     kind = "dynamo"
     settings_model = DynamoSettings
-    default_interval = 1.0  # reading a few small files; live progress wants it
+    default_interval = 1.0  # reading a few small files; a running build's progress wants it
+    idle_interval = 5.0  # no build queued or running: images and finished builds change rarely
     panes = (BUILDS, IMAGES)
     actions = ACTIONS
     log_kinds = ("build",)
@@ -109,9 +110,11 @@ class DynamoBackend(Backend):
             self._docker(lambda api: api.ping())
             return {}
         out: dict[str, Rows] = {}
+        records = self.records()
+        self.live = any(not r.finished for r in records)
         if "builds" in wanted:
             now = time.time()
-            out["builds"] = tuple(build_row(r, now) for r in self.records())
+            out["builds"] = tuple(build_row(r, now) for r in records)
         if "dynamo_images" in wanted:
             try:
                 out["dynamo_images"] = self._image_rows(force=False)
@@ -136,6 +139,7 @@ class DynamoBackend(Backend):
     # -- actions ---------------------------------------------------------------------
 
     def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        self.live = True  # an action may start a build or a container: watch closely until a poll says otherwise
         if action_id.startswith("build."):
             return self._build_action(action_id, row)
         if action_id.startswith("image."):

@@ -121,7 +121,8 @@ def tuner_alive(pid: object) -> bool:
 class TunerBackend(Backend):
     kind = "tuner"
     settings_model = TunerBackendSettings
-    default_interval = 1.0
+    default_interval = 1.0  # a running tuning's trials move every second or so
+    idle_interval = 5.0  # no tuner running: its last state does not change
     panes = (EXPERIMENTS,)
     actions = (
         Action("tuner.stop", "Stop tuner", "experiments", confirm=True, key="s",
@@ -166,11 +167,13 @@ class TunerBackend(Backend):
         return results.status_doc(state, running=False) if state else None
 
     def poll(self, wanted: frozenset[str]) -> Mapping[str, Rows]:
+        self.live = False  # unless a tuner answers, below
         try:
             reply = self._request({"cmd": "status"})
             if not reply.get("ok"):
                 raise BackendError(str(reply.get("message", "tuner not ready")), reachable=True)
             self._doc = reply["status"]
+            self.live = True
         except BackendError as exc:
             last = self._last_state()
             if last is None:
@@ -195,6 +198,7 @@ class TunerBackend(Backend):
         return {"experiments": tuple(rows(self._doc))} if "experiments" in wanted else {}
 
     def perform(self, action_id: str, row: Any, value: str | None = None) -> ActionResult:
+        self.live = True  # resume starts a tuner: watch closely until a poll says otherwise
         if action_id == "tuner.stop":
             reply = self._request({"cmd": "stop"})
             self.request_poll()
