@@ -220,8 +220,12 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         if changed is None:  # rows came, went or moved: key them all again
             new = self._keyed(entries)
             # C-level passes (map, compress): a 50,000-row poll with 1 % changed costs milliseconds.
-            changed = list(compress(new, map(ne, new.values(), map(old.get, new))))
-            added = len(changed) - sum(map(old.__contains__, changed))
+            if old:
+                changed = list(compress(new, map(ne, new.values(), map(old.get, new))))
+                added = len(changed) - sum(map(old.__contains__, changed))
+            else:  # a first fill: every row is new
+                changed = list(new)
+                added = len(changed)
             gone = list(filterfalse(new.__contains__, old)) if len(old) + added != len(new) else []
             self._rows = new
         else:
@@ -327,7 +331,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             if self._laid_out_as[:1] != (self.sort_key,):
                 self._sort_values = {}
             values = self._sort_values
-            missing = list(filterfalse(values.__contains__, keys))
+            missing = list(filterfalse(values.__contains__, keys)) if values else keys
             values.update(zip(missing, sort_values(self._column_values(missing, self.sort_key))))
             keys.sort(key=values.__getitem__, reverse=self.sort_reverse)  # stable: ties keep arrival order
         if self.filter_text:
