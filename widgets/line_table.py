@@ -13,6 +13,8 @@ groups has this many rows).
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import compress, filterfalse
 from operator import attrgetter, itemgetter, ne
@@ -38,12 +40,29 @@ from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
 from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, action_bindings
-from servedeck.widgets.sort_order import SortActions, sort_value
+from servedeck.widgets.sort_order import SortActions, sort_value, sort_values
 
 PADDING = 1  # cells each side of a column, as DataTable's default
 _EMPTY_TEXT = Text(no_wrap=True, end="")
 _UNIT_SUFFIXES = ("_s", "_bytes", "_at", "_ms")  # the columns render_cell draws with units
 _LINE_CACHE_ROWS = 400  # rows whose drawn lines are kept (a few screens)
+
+
+@contextmanager
+def _collector_paused():
+    """No cyclic garbage collection while `show` runs. A 50,000-row fill or refresh makes
+    50,000-150,000 objects (entries, keys, sort values): the collector would run young
+    passes and full ones over the whole heap (the rows of every pane) in the middle,
+    0.05-0.4 s each, measured in bench squeue_jobs. Nothing made here holds a cycle;
+    once re-enabled, one young pass sees the new objects (as backends/slurm/parse does)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class RowDoesNotExist(KeyError):
@@ -133,6 +152,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self.hover_row = 0
         self._show_hover = False
         self._all: list[tuple[str, Any]] = []
+        self._keys: list[str] = []  # the key of each of `_all`, when no key repeats (else empty)
         self._rows: dict[str, tuple[str, Any]] = {}  # key -> (backend, row), in arrival order
         self._order: list[str] = []  # keys shown, in display order
         self._arrival: list[str] = []  # every key, in arrival order, when last laid out
@@ -211,16 +231,28 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
 
     def show(self, entries: Iterable[tuple[str, Any]]) -> None:
         """Replace the content with these (backend, row) entries. Unchanged rows (the same
-        object, or an equal one) cost a dict look-up; the order is computed again only
+        object, or an equal one) cost a comparison; the order is computed again only
         when a row came, went, or changed what it is sorted or filtered by."""
-        self._all = entries = list(entries)
-        new = self._keyed(entries)
+        with _collector_paused():
+            self._show(list(entries))
+
+    def _show(self, entries: list[tuple[str, Any]]) -> None:
         old = self._rows
-        # C-level passes (map, compress): a 50,000-row poll with 1 % changed costs milliseconds.
-        changed = list(compress(new, map(ne, new.values(), map(old.get, new))))
-        added = sum(1 for k in changed if k not in old)
-        gone = list(filterfalse(new.__contains__, old)) if len(old) + added != len(new) else []
-        self._rows = new
+        changed = self._changed_in_place(entries)
+        if changed is None:  # rows came, went or moved: key them all again
+            new = self._keyed(entries)
+            # C-level passes (map, compress): a 50,000-row poll with 1 % changed costs milliseconds.
+            if old:
+                changed = list(compress(new, map(ne, new.values(), map(old.get, new))))
+                added = len(changed) - sum(map(old.__contains__, changed))
+            else:  # a first fill: every row is new
+                changed = list(new)
+                added = len(changed)
+            gone = list(filterfalse(new.__contains__, old)) if len(old) + added != len(new) else []
+            self._rows = new
+        else:
+            new, added, gone = old, 0, []
+        self._all = entries
         self._forget(changed + gone)
         relayout = bool(added or gone) or self._laid_out_as != self._layout_state()
         if self.sort_key and changed:
@@ -247,13 +279,38 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             self._refresh_rows(changed)
         self._check_on_screen_soon()
 
+    def _changed_in_place(self, entries: list[tuple[str, Any]]) -> list[str] | None:
+        """When these entries are the shown ones position for position (each the same
+        entry, an equal one, or a row with the key that was there), as a refresh of the
+        same poll or a poll where some jobs changed state gives: put the changed ones in
+        `_rows` and return their keys, without keying every entry again. None otherwise."""
+        shown, keys = self._all, self._keys
+        if not entries or len(entries) != len(shown) or len(keys) != len(shown):
+            return None
+        moved = list(compress(range(len(entries)), map(ne, entries, shown)))  # identity first, then ==
+        if len(moved) > len(entries) // 4:
+            return None  # most rows are new: keying them all is as cheap
+        changed = [self.row_id(*entries[i]) for i in moved]
+        if any(map(ne, changed, map(keys.__getitem__, moved))):
+            return None  # a row came or went here
+        self._rows.update(zip(changed, map(entries.__getitem__, moved)))
+        return changed
+
     def _keyed(self, entries: list[tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
         """key (`row_id`) -> entry; a later entry with the same key replaces an earlier one."""
-        get = attrgetter(self.spec.row_key)
         try:
-            return dict(zip([f"{backend}{SEP}{get(row)}" for backend, row in entries], entries))
+            ids = list(map(attrgetter(self.spec.row_key), map(itemgetter(1), entries)))
         except AttributeError:  # a row without the key attribute: `row_id` falls back to id()
+            self._keys = []
             return {self.row_id(*entry): entry for entry in entries}
+        backends = set(map(itemgetter(0), entries))
+        if len(backends) == 1 and set(map(type, ids)) == {str}:  # one backend's text ids: C-level joins
+            keys = list(map(f"{next(iter(backends))}{SEP}".__add__, ids))
+        else:
+            keys = [f"{backend}{SEP}{row_id}" for (backend, _), row_id in zip(entries, ids)]
+        keyed = dict(zip(keys, entries))
+        self._keys = keys if len(keyed) == len(keys) else []  # positional keys, when none repeats
+        return keyed
 
     def _column_values(self, keys: list[str], column: str) -> list[Any]:
         rows = map(itemgetter(1), map(self._rows.__getitem__, keys))
@@ -279,6 +336,8 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
 
     @staticmethod
     def _without(cache: dict, keys: list[str]) -> dict:
+        if not cache:
+            return cache
         if len(keys) < len(cache):
             for key in keys:
                 cache.pop(key, None)
@@ -294,8 +353,8 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             if self._laid_out_as[:1] != (self.sort_key,):
                 self._sort_values = {}
             values = self._sort_values
-            missing = list(filterfalse(values.__contains__, keys))
-            values.update(zip(missing, map(sort_value, self._column_values(missing, self.sort_key))))
+            missing = list(filterfalse(values.__contains__, keys)) if values else keys
+            values.update(zip(missing, sort_values(self._column_values(missing, self.sort_key))))
             keys.sort(key=values.__getitem__, reverse=self.sort_reverse)  # stable: ties keep arrival order
         if self.filter_text:
             needle = self.filter_text.casefold()

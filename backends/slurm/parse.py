@@ -10,11 +10,14 @@ A large cluster's document is tens of MB (a real job has ~110 fields; servedeck 
 without building them (its own recursion guard covers what it skips), so there is no
 whole-document depth walk; a document of any other shape (a field of an unexpected type,
 invalid JSON) goes through the generic path (orjson, the depth cap, field-by-field
-tolerance) and gives what it always gave. Both paths build rows with the same `_row`.
+tolerance) and gives what it always gave. The generic path builds each row with `_row`;
+the fast one with `_rows_of`, one loop over all the structs (a function call per job is
+~10 ms at 50,000 jobs); a property test checks the two agree on any document.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import re
@@ -25,6 +28,7 @@ from typing import Any, Iterable, List, Optional, Tuple, Union
 
 import msgspec
 import orjson
+from msgspec.structs import astuple
 
 from servedeck import bounded
 from servedeck.backends.rows import JobRow
@@ -115,29 +119,31 @@ _Gres = Union[str, Tuple[str, ...], None]  # a tuple, not a list: `_gpus_cached`
 
 class _Job(msgspec.Struct, gc=False):
     """The fields of one squeue job that servedeck reads (unknown fields are skipped).
-    Defaults are what `dict.get` gives the generic path for a missing field."""
+    Defaults are what `dict.get` gives the generic path for a missing field. The fields
+    are in the order squeue prints them (tests/slurm/data/squeue_22.05.json): msgspec
+    looks for each key from the field after the last one it matched."""
 
+    array_job_id: _Number = None
+    array_task_id: _Number = None
+    command: _Text = None
+    comment: _Text = None
+    end_time: _Number = None
+    gres_detail: _Gres = None
     job_id: Union[int, str] = ""
     job_state: Union[str, List[str], None] = None
+    name: _Text = None
+    nodes: _Text = None
+    partition: _Text = None
     start_time: _Number = None
-    end_time: _Number = None
+    state_reason: _Text = None
     suspend_time: _Number = None
     time_limit: _Number = None
-    array_task_id: _Number = None
-    array_job_id: _Number = None
-    state_reason: _Text = None
-    comment: _Text = None
-    command: _Text = None
-    name: _Text = None
-    user_name: _Text = None
-    user_id: Union[int, str, None] = None
-    partition: _Text = None
-    nodes: _Text = None
-    tres_alloc_str: _Gres = None
-    tres_req_str: _Gres = None
-    tres_per_node: _Gres = None
     tres_per_job: _Gres = None
-    gres_detail: _Gres = None
+    tres_per_node: _Gres = None
+    tres_req_str: _Gres = None
+    tres_alloc_str: _Gres = None
+    user_id: Union[int, str, None] = None
+    user_name: _Text = None
 
 
 class _Squeue(msgspec.Struct, gc=False):
@@ -159,15 +165,80 @@ def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRo
             doc = _DECODER.decode(text)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return _parse_any_json(text, cluster, now)  # not the usual shape: field by field
-        whole_now = int(now)
-        row, gpu_count = _row, _gpus_cached
-        return tuple([
-            row(cluster, whole_now, j.job_id, j.job_state, j.start_time, j.end_time, j.suspend_time, j.time_limit,
-                j.state_reason, j.array_task_id, j.array_job_id, j.comment, j.command, j.name,
-                j.user_name or j.user_id, j.partition, j.nodes,
-                gpu_count(j.tres_alloc_str, j.tres_req_str, j.tres_per_node, j.tres_per_job, j.gres_detail))
-            for j in doc.jobs
-        ])
+        return _rows_of(doc.jobs, cluster, int(now))
+
+
+def _rows_of(jobs: List[_Job], cluster: str, now: int) -> tuple[JobRow, ...]:
+    """The fast path's rows: what `_row` gives for each job (tests/slurm/test_parse_paths.py
+    checks the two paths agree on any document), in one loop over the structs' values
+    (`astuple`, a C call, not 21 attribute reads) with the common cases of `state` and
+    `number` (a plain integer, a set finite 23.11 number) tested inline, and the rows
+    made by `_RowMaker`. At 50,000 jobs every call per job costs ~10 ms."""
+    rows: list = []
+    add = rows.append
+    maker, gpu_count, port, set_number, finished = _RowMaker, _gpus_cached, job_port, _SetNumber, _FINISHED
+    sentinel = min(_SENTINELS)  # in range: 0 <= n < sentinel
+    # _Job's fields in its order (a reordered struct fails the property test at once)
+    for (array_job, array_task, command, comment, end, gres, job_id, job_state, name, node, partition, start, reason,
+         suspended, limit, per_job, per_node, req, alloc, uid, user) in map(astuple, jobs):
+        kind = type(job_state)
+        if kind is list:
+            job_state = job_state[0] if job_state else ""
+        elif kind is not str:
+            job_state = state(job_state)
+        if type(start) is set_number:
+            start = start.number if start.set and not start.infinite else None
+        if type(start) is not int or not 0 <= start < sentinel:
+            start = number(start)
+        spent = None
+        pending = job_state == "PENDING"
+        if start and not pending:
+            end = number(end) if job_state in finished else None
+            if end and end >= start:
+                spent = end - start
+            else:
+                spent = now - start - ((number(suspended) or 0) if suspended is not None else 0)
+                if spent < 0:
+                    spent = 0
+        if type(limit) is set_number:
+            limit = limit.number if limit.set and not limit.infinite else None
+        if type(limit) is not int or not 0 <= limit < sentinel:
+            limit = number(limit)
+        if limit is not None:
+            limit = limit * 60 - (spent or 0)
+            if limit < 0:
+                limit = 0
+        job_id = str(job_id)
+        # 22.05 sends array_job_id 0 for every job, 23.11 {"set": true, "number": 0}
+        if array_job and (type(array_job) is not set_number or array_job.number):
+            array_job, array_task = number(array_job), number(array_task)
+            if array_job and array_task is not None:
+                job_id = f"{array_job}_{array_task}"
+        add(maker(cluster, job_id, name or "", user or str(uid or ""), job_state, partition or "",
+                  "" if pending else (node or ""), spent, limit, "" if reason == "None" else (reason or ""),
+                  gpu_count(alloc, req, per_node, per_job, gres), port(comment or "", command or ""), ""))
+    for row in rows:
+        row.__class__ = JobRow
+    return tuple(rows)
+
+
+def _row_maker() -> type:
+    """A plain class with JobRow's fields in order, whose instances become JobRows.
+
+    JobRow is a frozen dataclass: its `__init__` sets each field through
+    `object.__setattr__`, ~3 µs a row, more than decoding the row's JSON. This class
+    sets them as ordinary attributes (its layout is JobRow's: a plain class, no slots),
+    then `_rows_of` gives each instance JobRow's class, so what comes out
+    is a JobRow in every respect (type, equality, hash, frozen) at a quarter of the cost."""
+    names = [f.name for f in dataclasses.fields(JobRow)]
+    source = (f"def __init__(self, {', '.join(names)}):\n"
+              + "".join(f"    self.{n} = {n}\n" for n in names))
+    namespace: dict = {}
+    exec(source, namespace)  # noqa: S102 - the field names are JobRow's own
+    return type("_JobRowMaker", (), {"__init__": namespace["__init__"]})
+
+
+_RowMaker = _row_maker()
 
 
 @contextmanager

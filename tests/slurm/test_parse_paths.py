@@ -3,12 +3,15 @@ of the usual shape and the generic one for anything else. They give the same row
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from servedeck.backends.rows import JobRow
 from servedeck.backends.slurm import parse as slurm_parse
 
 DATA = Path(__file__).parent / "data"
@@ -61,3 +64,16 @@ def test_deep_nesting_in_a_field_nobody_reads_is_still_one_parse_error_or_rows()
         assert "nests deeper than" in str(exc)
     else:
         assert [r.job_id for r in rows] == ["1"]
+
+
+def test_the_fast_path_gives_real_job_rows():
+    """The fast path makes its rows without JobRow's `__init__` (parse._row_maker): they
+    are JobRows all the same, equal and hashed as keyword-built ones, frozen, replaceable."""
+    rows = slurm_parse.parse_json((DATA / "squeue_23.11.json").read_text(), "prod", now=NOW)
+    built = [JobRow(**{f.name: getattr(r, f.name) for f in dataclasses.fields(JobRow)}) for r in rows]
+    assert [type(r) for r in rows] == [JobRow] * 3
+    assert list(rows) == built and {hash(r) for r in rows} == {hash(r) for r in built}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rows[0].state = "FAILED"
+    assert dataclasses.replace(rows[0], state="FAILED").state == "FAILED"
+    assert vars(rows[0]) == vars(built[0])
