@@ -19,8 +19,8 @@ from itertools import compress, filterfalse
 from operator import attrgetter, itemgetter, ne
 from typing import Any, ClassVar, Iterable, NamedTuple
 
-from rich.padding import Padding
 from rich.cells import cell_len
+from rich.padding import Padding
 from rich.protocol import is_renderable
 from rich.segment import Segment
 from rich.style import Style
@@ -188,7 +188,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._lines: dict[str, dict[tuple, Strip]] = {}  # key -> drawn lines by look
         self._auto_widths: dict[str, dict[str, int]] = {}  # auto-width column -> key -> width
         self._styles: dict[tuple, Any] = {}  # component styles by state (cleared on restyle)
-        self._styled: dict[tuple, Style] = {}  # (row and component, cell's, cursor's) -> combined
+        self._styled: dict[tuple, dict] = {}  # (row and component, cursor's) -> id(cell's) -> (it, combined)
         self._named: dict[str, Style] = {}  # style names in cells -> styles
         self._base_style: Style | None = None  # the widget's style, while lines are drawn
         self._cursor_key: str | None = None
@@ -349,7 +349,8 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
                 self._sort_values = {}
             values = self._sort_values
             missing = list(filterfalse(values.__contains__, keys))
-            values.update(zip(missing, self._order_values([self._rows[k][1] for k in missing])))
+            rows = list(map(itemgetter(1), map(self._rows.__getitem__, missing)))
+            values.update(zip(missing, self._order_values(rows)))
             keys.sort(key=values.__getitem__, reverse=self.sort_reverse)  # stable: ties keep arrival order
         if self.filter_text:
             needle = self.filter_text.casefold()
