@@ -697,10 +697,13 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             combined.clear()
         style_of = self._style_of
         segments: list[Segment] = []
-        texts: list[str] = []  # the run being joined: consecutive pieces of one style
+        texts: list[str] = []  # the run being joined: consecutive pieces of one style in one cell
         last: Style | None = None
         widths = self._widths()
         for cell, cell_width in zip(cells, widths):
+            if texts:  # a segment never spans two cells, as in DataTable (screenshots compare segments)
+                segments.append(Segment("".join(texts), last))
+                texts = []
             runs = _text_runs(style_of, cell, cell_width - 2 * PADDING) if type(cell) is Text else None
             if runs is None:  # any other renderable, or text that needs Rich's rules: Rich draws it
                 runs = [(text, style) for text, style, _ in console.render_lines(
@@ -716,7 +719,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
                     if hit is None or hit[0] is not style:
                         hit = combined[id(style)] = (style, pre + style + post)
                     style = hit[1]
-                if style is not last and texts:
+                if texts and style is not last and style != last:
                     segments.append(Segment("".join(texts), last))
                     texts = []
                 texts.append(text)
