@@ -7,8 +7,9 @@ rows by identity then equality, sorts (`sort_value`) and filters over plain data
 change, and calls `cell()` for a row only when that row is drawn (`render_line`, as the
 log view does). It draws like the other tables (DataTable's component classes, header,
 zebra stripes, row cursor, cell padding, widgets/column_fit) and has the pane-body
-surface the app uses (widgets/panes/__init__.py). It does not group rows (no pane that
-groups has this many rows).
+surface the app uses (widgets/panes/__init__.py). A table can also keep its own order
+when no column is sorted (`arrange`, the GPU pane: by host, then GPU) and show a group's
+columns once (`group_columns`, `group`: the host on its first GPU only).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from itertools import compress, filterfalse
 from operator import attrgetter, itemgetter, ne
 from typing import Any, ClassVar, Iterable, NamedTuple
 
+from rich.cells import cell_len
 from rich.padding import Padding
 from rich.protocol import is_renderable
 from rich.segment import Segment
@@ -40,7 +42,7 @@ from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
 from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, action_bindings
-from servedeck.widgets.sort_order import SortActions, sort_value, sort_values
+from servedeck.widgets.sort_order import SortActions, sort_values
 
 PADDING = 1  # cells each side of a column, as DataTable's default
 _EMPTY_TEXT = Text(no_wrap=True, end="")
@@ -113,6 +115,47 @@ def _formatted(value: Any) -> Any:
     return value or _EMPTY_TEXT
 
 
+_NULL = Style.null()
+_PAD = (" " * PADDING, _NULL)
+_PLAIN_JUSTIFY = (None, "default", "left")
+
+
+def _text_runs(style_of, text: Text, width: int) -> list[tuple[str, Style | None]] | None:
+    """One Text cell's (text, style) runs, padded to `width` and the cell padding, as
+    Rich draws it through Padding and render_lines (what DataTable does per cell) at a
+    fraction of the cost: a GPU-pane refresh draws ~650 cells. None when the text needs
+    Rich's own rules (too wide: cropped; several lines, tabs, justified, overlapping
+    spans). `style_of` reads a style name as the console does."""
+    plain = text.plain
+    if text.justify not in _PLAIN_JUSTIFY or "\n" in plain or "\t" in plain:
+        return None
+    length = cell_len(plain)
+    if length > width:
+        return None
+    base = style_of(text.style) if text.style else None
+    runs = [_PAD]
+    if not text.spans:
+        if plain:
+            runs.append((plain, base))
+    else:
+        at = 0
+        for start, end, style in text.spans:
+            if start < at:
+                return None
+            if start > at:
+                runs.append((plain[at:start], base))
+            if end > start:
+                style = style_of(style) if isinstance(style, str) else style
+                runs.append((plain[start:end], base + style if base else style))
+                at = end
+        if at < len(plain):
+            runs.append((plain[at:], base))
+    if length < width:
+        runs.append((" " * (width - length), _NULL))
+    runs.append(_PAD)
+    return runs
+
+
 class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     """Rows of one pane drawn a line at a time; `sort_key` orders them (None: as given)."""
 
@@ -139,6 +182,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     spec: PaneSpec
     pane_actions: tuple[Action, ...] = ()
     DEFAULT_SORT: str | None = None
+    group_columns: frozenset[str] = frozenset()  # shown only on the first row of a group
     header_height = 1
     show_header = True
 
@@ -164,6 +208,9 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._lines: dict[str, dict[tuple, Strip]] = {}  # key -> drawn lines by look
         self._auto_widths: dict[str, dict[str, int]] = {}  # auto-width column -> key -> width
         self._styles: dict[tuple, Any] = {}  # component styles by state (cleared on restyle)
+        self._styled: dict[tuple, dict] = {}  # (row and component, cursor's) -> id(cell's) -> (it, combined)
+        self._named: dict[str, Style] = {}  # style names in cells -> styles
+        self._base_style: Style | None = None  # the widget's style, while lines are drawn
         self._cursor_key: str | None = None
         self._relative = [c.key for c in spec.columns if c.key.endswith("_at")]
         self._shown_columns: tuple = fit_columns(spec, 0)
@@ -255,13 +302,14 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._all = entries
         self._forget(changed + gone)
         relayout = bool(added or gone) or self._laid_out_as != self._layout_state()
-        if self.sort_key and changed:
+        ordered = self._ordered()
+        if ordered and changed:
             if relayout:  # computed again below
                 self._forget_in("_sort_values", changed)
             else:
-                values, sort_key = self._sort_values, self.sort_key
-                for key in changed:
-                    value = sort_value(getattr(new[key][1], sort_key, None))
+                values = self._sort_values
+                new_values = self._order_values([new[key][1] for key in changed])
+                for key, value in zip(changed, new_values):
                     if values.get(key) != value:
                         relayout = True
                     values[key] = value
@@ -269,7 +317,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             self._forget_in("_sort_values", gone)
         if self.filter_text and changed:
             relayout = True  # a changed row may now pass, or fail, the filter
-        if not relayout and not self.sort_key and list(new) != self._arrival:
+        if not relayout and not ordered and list(new) != self._arrival:
             relayout = True  # arrival order is the order shown
         if self._auto_widths and (changed or gone):
             relayout |= self._widths_changed()
@@ -312,15 +360,21 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._keys = keys if len(keyed) == len(keys) else []  # positional keys, when none repeats
         return keyed
 
-    def _column_values(self, keys: list[str], column: str) -> list[Any]:
-        rows = map(itemgetter(1), map(self._rows.__getitem__, keys))
-        try:
-            return list(map(attrgetter(column), rows))
-        except AttributeError:
-            return [getattr(self._rows[k][1], column, None) for k in keys]
-
     def _layout_state(self) -> tuple:
         return (self.sort_key, self.sort_reverse, self.filter_text)
+
+    def _ordered(self) -> bool:
+        """Whether rows follow order values (a sorted column, or the table's `arrange`)."""
+        return bool(self.sort_key) or type(self).arrange is not LineTable.arrange
+
+    def _order_values(self, rows: list[Any]) -> list[Any]:
+        if self.sort_key:
+            get = attrgetter(self.sort_key)
+            try:
+                return sort_values(map(get, rows))
+            except AttributeError:
+                return sort_values(getattr(row, self.sort_key, None) for row in rows)
+        return list(map(self.arrange, rows))
 
     def _forget(self, keys: list[str]) -> None:
         """Drop what was drawn from these rows (sort values: see `show`)."""
@@ -349,12 +403,13 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         """Order the rows (sort, then filter) and keep the cursor on the row it was on."""
         keys = list(self._rows)
         self._arrival = keys[:]
-        if self.sort_key:
+        if self._ordered():
             if self._laid_out_as[:1] != (self.sort_key,):
                 self._sort_values = {}
             values = self._sort_values
             missing = list(filterfalse(values.__contains__, keys)) if values else keys
-            values.update(zip(missing, sort_values(self._column_values(missing, self.sort_key))))
+            rows = list(map(itemgetter(1), map(self._rows.__getitem__, missing)))
+            values.update(zip(missing, self._order_values(rows)))
             keys.sort(key=values.__getitem__, reverse=self.sort_reverse)  # stable: ties keep arrival order
         if self.filter_text:
             needle = self.filter_text.casefold()
@@ -432,6 +487,29 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         """How one cell is drawn. Subclasses colour cells here."""
         return render_cell(column, getattr(row, column, None))
 
+    def arrange(self, row: Any) -> Any:
+        """The row's place when no column is sorted (a table that defines this keeps rows
+        in its order; ties keep their arrival order). Not defined: arrival order."""
+        raise NotImplementedError
+
+    def group(self, row: Any) -> Any:
+        """Rows next to each other with the same non-None group show `group_columns` once."""
+        return None
+
+    def _first_of_group(self, index: int) -> bool:
+        """Whether the row at this index shows its group columns."""
+        if not self.group_columns or index <= 0:
+            return True
+        order, rows = self._order, self._rows
+        group = self.group(rows[order[index]][1])
+        return group is None or group != self.group(rows[order[index - 1]][1])
+
+    def _grouped(self, cells: list[Any], first: bool, blank: Any = "") -> list[Any]:
+        """The cells of the shown columns with the group columns blank after a group's first row."""
+        if first:
+            return cells
+        return [blank if c.key in self.group_columns else x for c, x in zip(self._shown_columns, cells)]
+
     # -- the surface the app uses -----------------------------------------------------
 
     @property
@@ -469,7 +547,11 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         if key not in self._rows:
             raise RowDoesNotExist(key)
         row = self._rows[key][1]
-        return [self.cell(c.key, row) for c in self._shown_columns]
+        cells = [self.cell(c.key, row) for c in self._shown_columns]
+        if self.group_columns:
+            index = self._index_of(key)
+            cells = self._grouped(cells, index is None or self._first_of_group(index))
+        return cells
 
     def get_row_at(self, index: int) -> list[Any]:
         if not 0 <= index < len(self._order):
@@ -567,8 +649,19 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
 
     # -- the mouse --------------------------------------------------------------------
 
+    def _row_under(self, event: events.MouseEvent) -> int | None:
+        """The row index under the mouse: -1 on the header, None off the rows. (DataTable
+        reads it from each segment's style meta; a meta per line made every style unique.)"""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return None
+        if offset.y < self.header_height:
+            return -1
+        index = offset.y - self.header_height + int(self.scroll_y)
+        return index if index < len(self._order) else None
+
     def on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("row")
+        row = self._row_under(event)
         if row is None or row < 0:
             return
         self._show_hover = True
@@ -576,7 +669,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         event.stop()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        row = event.style.meta.get("row")
+        row = self._row_under(event)
         old = self.hover_row
         self._show_hover = row is not None
         if row is not None:
@@ -591,22 +684,28 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._refresh_index(self.hover_row)
 
 
-    # -- drawing: DataTable's cells, styles and meta, for the visible lines only -------
+    # -- drawing: DataTable's cells and styles, for the visible lines only ---------------
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._styled.clear()
+        self._named.clear()
         self._lines.clear()
         self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._pseudo = self.get_pseudo_class_state()
-        return super().render_lines(crop)
+        self._base_style = self.rich_style  # once, not per line: it walks the DOM
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base_style = None
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
-        base = self.rich_style
+        base = self._base_style or self.rich_style
         if y < self.header_height:
             return self._strip(None, -1, scroll_x, width, base)
         index = y - self.header_height + scroll_y
@@ -617,19 +716,24 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     def _strip(self, key: str | None, index: int, scroll_x: int, width: int, base: Style) -> Strip:
         cursor = index == self.cursor_row
         hover = self._show_hover and index == self.hover_row
-        look = (index, cursor, hover, scroll_x, width, base, self._pseudo)
+        first = key is None or self._first_of_group(index)
+        look = (index, cursor, hover, scroll_x, width, base, self._pseudo, first)
         lines = self._lines.setdefault(key, {}) if key is not None else self._lines.setdefault("\x00header", {})
         strip = lines.get(look)
         if strip is None:
-            segments = self._row_segments(key, index, cursor, hover, width)
-            strip = Strip(line_crop(segments, scroll_x, scroll_x + width, width))
-            strip = strip.adjust_cell_length(width, base).simplify()
+            segments = self._row_segments(key, index, cursor, hover, width, first)
+            if scroll_x == 0 and sum(self._widths()) <= width:  # the line is the width already
+                strip = Strip(segments, width)
+            else:
+                strip = Strip(line_crop(segments, scroll_x, scroll_x + width, width))
+                strip = strip.adjust_cell_length(width, base).simplify()
             if len(lines) > 8:
                 lines.clear()
             lines[look] = strip
         return strip
 
-    def _row_segments(self, key: str | None, index: int, cursor: bool, hover: bool, width: int) -> list[Segment]:
+    def _row_segments(self, key: str | None, index: int, cursor: bool, hover: bool, width: int,
+                      first: bool = True) -> list[Segment]:
         header = key is None
         if header:
             cells = [Text.from_markup(c.title) for c in self._shown_columns]
@@ -639,23 +743,60 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             if cells is None:
                 row = self._rows[key][1]
                 cells = self._drawn[key] = [_formatted(self.cell(c.key, row)) for c in self._shown_columns]
+            cells = self._grouped(cells, first, _EMPTY_TEXT)
             row_style = self._row_style(index)
         component, post = self._cell_styles(header, hover, cursor)
+        pre = row_style + component
         console = self.app.console
         options = self.app.console_options
+        if len(self._styled) > 64:
+            self._styled.clear()
+        combined = self._styled.setdefault((pre, post), {})  # id(cell's style) -> (it, DataTable's layers)
+        if len(combined) > 4096:
+            combined.clear()
+        style_of = self._style_of
         segments: list[Segment] = []
+        texts: list[str] = []  # the run being joined: consecutive pieces of one style in one cell
+        last: Style | None = None
         widths = self._widths()
-        for column, (cell, cell_width) in enumerate(zip(cells, widths)):
-            base = row_style + Style.from_meta({"row": index, "column": column})
-            lines = console.render_lines(
-                Styled(Padding(cell, (0, PADDING)), pre_style=base + component, post_style=post),
-                options.update_dimensions(cell_width, 1).update(no_wrap=True),
-            )
-            segments.extend(lines[0])
+        for cell, cell_width in zip(cells, widths):
+            if texts:  # a segment never spans two cells, as in DataTable (screenshots compare segments)
+                segments.append(Segment("".join(texts), last))
+                texts = []
+            runs = _text_runs(style_of, cell, cell_width - 2 * PADDING) if type(cell) is Text else None
+            if runs is None:  # any other renderable, or text that needs Rich's rules: Rich draws it
+                runs = [(text, style) for text, style, _ in console.render_lines(
+                    Styled(Padding(cell, (0, PADDING)), pre_style=pre, post_style=post),
+                    options.update_dimensions(cell_width, 1).update(no_wrap=True),
+                )[0]]
+                layered = False
+            else:
+                layered = True
+            for text, style in runs:
+                if layered:  # DataTable's layers: row and component, the cell's own, the cursor's
+                    hit = combined.get(id(style))
+                    if hit is None or hit[0] is not style:
+                        hit = combined[id(style)] = (style, pre + style + post)
+                    style = hit[1]
+                if texts and style is not last and style != last:
+                    segments.append(Segment("".join(texts), last))
+                    texts = []
+                texts.append(text)
+                last = style
+        if texts:
+            segments.append(Segment("".join(texts), last))
         extend, _ = self._cell_styles(header, hover, cursor, priorities=False)
-        extend = row_style + extend + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
-        segments.append(Segment(" " * max(0, width - sum(widths)), extend))
+        segments.append(Segment(" " * max(0, width - sum(widths)), row_style + extend))
         return segments
+
+    def _style_of(self, name: str | Style) -> Style:
+        """A cell's style by name (`"dim"`, `"bold red"`), as the console reads it, cached."""
+        if not isinstance(name, str):
+            return name
+        style = self._named.get(name)
+        if style is None:
+            style = self._named[name] = self.app.console.get_style(name, default=_NULL)
+        return style
 
     def _row_style(self, index: int) -> Style:
         name = "datatable--odd-row" if index % 2 else "datatable--even-row"  # zebra stripes

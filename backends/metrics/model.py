@@ -224,8 +224,11 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
+def gpu_order(row: GpuRow) -> tuple[str, int, str]:
+    """Where a GPU goes: by host, then by GPU index (numerically when it is a number)."""
+    return (row.host, int(row.gpu) if row.gpu.isdigit() else 1 << 30, row.gpu)
+
+
 def sort_gpus(rows: Sequence[GpuRow]) -> list[GpuRow]:
     """Grouped by host, then by GPU index (numerically when it is a number)."""
-    def key(r: GpuRow):
-        return (r.host, int(r.gpu) if r.gpu.isdigit() else 1 << 30, r.gpu)
-    return sorted(rows, key=key)
+    return sorted(rows, key=gpu_order)

@@ -273,3 +273,37 @@ async def test_datatable_readers_give_the_cells_as_drawn():
         assert str(table.get_cell(key, "name")) == "w0007"
         with pytest.raises(KeyError):
             table.get_row_at(2)
+
+
+async def test_text_cells_draw_as_rich_draws_them_whatever_their_spans():
+    """Text cells are drawn without Rich's per-cell Padding and render_lines; what they
+    draw is the same: base styles, spans (touching, empty, overlapping), wide characters,
+    texts wider than the column (cropped), right-justified text."""
+    from rich.text import Span, Text
+
+    texts = [
+        Text("plain"), Text("styled", style="bold"), Text(""), Text("—", style="dim"),
+        Text("ab cd", spans=[Span(0, 2, "red"), Span(2, 2, "blue"), Span(3, 5, "green")]),
+        Text("base+spans", style="italic", spans=[Span(0, 4, "red"), Span(5, 10, "underline")]),
+        Text("overlap", spans=[Span(0, 5, "red"), Span(2, 7, "bold")]),
+        Text("日本語の名前", spans=[Span(0, 2, "red")]), Text("x" * 40, style="red"),
+        Text("right", justify="right"),
+    ]
+
+    def cell(self, column, row):
+        return texts[(int(row.job_id) + len(column)) % len(texts)].copy()
+
+    looks = []
+    for base in (sortable_body("job_id"), PANE_BODIES["jobs"]):
+        def factory(spec, actions, id=None, base=base):
+            table = base(spec, actions, id=id)
+            table.cell = cell.__get__(table)
+            return table
+
+        app = Jobs(factory)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.query_one("#jobs")
+            table.show(entries([job(i) for i in range(len(texts))]))
+            await pilot.pause()
+            looks.append(drawn(table))
+    assert looks[1] == looks[0]
