@@ -19,9 +19,10 @@ from collections import deque
 from operator import itemgetter
 from typing import NamedTuple
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -164,6 +165,7 @@ class LogView(ScrollView, can_focus=False):
         self._matching = 0  # lines that pass the filter (when indexed)
         self._max_width = 0
         self._cache: dict[tuple[int, bool], Text] = {}
+        self._frame: tuple | None = None  # (scroll offset, width, style) while a frame renders
 
     # -- data -------------------------------------------------------------------------
 
@@ -383,15 +385,30 @@ class LogView(ScrollView, can_focus=False):
             self._cache[key] = text
         return text
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """One frame: its scroll offset, width and style are read once, not per line (at
+        a flood's repaint rate, rich_style alone cost more than drawing the lines)."""
+        self._frame = (self.scroll_offset, self.scrollable_content_region.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        style = self.rich_style
+        frame = self._frame or (self.scroll_offset, self.scrollable_content_region.width, self.rich_style)
+        (scroll_x, scroll_y), width, style = frame
         index = scroll_y + y
         if index >= self.row_count:
             return Strip.blank(width, style)
         seq, chunk = self.row_at(index)
         line = self.lines[seq - self.first_seq]
+        if self._plain(line, seq):  # one cell per character, one style: a single segment
+            text = line.text
+            if self.wrap:
+                wrap = self._wrap_width()
+                text = text[chunk * wrap:(chunk + 1) * wrap]
+                scroll_x = 0
+            return Strip([Segment(text[scroll_x:scroll_x + width].ljust(width), style)], width)
         text = self._text(seq, line)
         if self.wrap:
             wrap = self._wrap_width()
@@ -399,6 +416,12 @@ class LogView(ScrollView, can_focus=False):
             scroll_x = 0
         strip = Strip(list(text.render(self.app.console)))
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
+
+    def _plain(self, line: Line, seq: int) -> bool:
+        """Drawn as is: printable ASCII (sanitised lines without ESC have no controls left)
+        and nothing to add (no timestamp, search highlight or current-match mark)."""
+        return not (line.status or self.show_ts or self.search_text or seq == self.current_match
+                    or "\x1b" in line.text or not line.text.isascii())
 
 
 def format_ts(ts: float | None) -> str:
