@@ -16,12 +16,14 @@ import re
 import threading
 import time
 from collections import deque
+from functools import partial
 from operator import itemgetter
 from typing import NamedTuple
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -67,19 +69,59 @@ def sanitise(event: LogEvent, now: float) -> Line:
 
 _PLAIN = itemgetter(2)  # Line.plain, for map() in C
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7f))
-_line = tuple.__new__  # Line(...) goes through a Python-level __new__: 3x slower per line
+# A row is a Line's fields as an exact tuple: what the feed and the buffer keep. CPython's
+# collector stops tracking an exact tuple of strings and numbers at its first collection;
+# a tuple subclass (a NamedTuple) stays tracked for good, so 50,000 buffered Lines were
+# scanned by every collection and their steady arrival set off a full one every few
+# seconds of a flood (a third of the pane's wall time in the profile). Lines are made
+# from rows only where code reads them by name.
+_as_line = partial(tuple.__new__, Line)  # row -> Line, in C (Line(...) has a Python-level __new__)
 
 
-def sanitise_batch(events: list[LogEvent], now: float) -> list[Line]:
-    """`sanitise` for many lines at once. A batch that is printable ASCII throughout (the
-    usual log) has nothing to strip, which one C-level scan of the joined text proves;
-    any other batch goes line by line."""
+def sanitise_rows(events: list[LogEvent], now: float) -> list[tuple]:
+    """`sanitise` for many lines at once, as rows. A batch that is printable ASCII
+    throughout (the usual log) has nothing to strip, which one C-level scan of the joined
+    text proves; any other batch goes line by line."""
     joined = "".join([event.text for event in events])
     # (bytes.translate deleting the printable bytes leaves the others: 10x faster than re)
     if not joined.isascii() or joined.encode("ascii").translate(None, _PRINTABLE_ASCII) or has_secrets():
-        return [sanitise(event, now) for event in events]
-    return [_line(Line, (now if e.ts is None else e.ts, e.text, e.text, False)) if e.kind == "line"
-            else sanitise(e, now) for e in events]
+        return [tuple(sanitise(event, now)) for event in events]
+    return [(now if e.ts is None else e.ts, e.text, e.text, False) if e.kind == "line"
+            else tuple(sanitise(e, now)) for e in events]
+
+
+def sanitise_batch(events: list[LogEvent], now: float) -> list[Line]:
+    """`sanitise_rows` as Lines."""
+    return list(map(_as_line, sanitise_rows(events, now)))
+
+
+class LineBuffer:
+    """The bounded buffer of rows (see `_as_line`), read back as Lines; `extend` pushes
+    the oldest out in C, like the deque(maxlen) it wraps."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, capacity: int):
+        self.rows: deque[tuple] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Line:
+        return _as_line(self.rows[index])
+
+    def __iter__(self):
+        return map(_as_line, self.rows)
+
+    def append(self, line: tuple) -> None:
+        self.rows.append(tuple(line))
+
+    def extend(self, lines) -> None:
+        """Lines or rows (`tuple()` of a row is the row itself: no copy)."""
+        self.rows.extend(map(tuple, lines))
+
+    def clear(self) -> None:
+        self.rows.clear()
 
 
 class LogFeed:
@@ -99,7 +141,7 @@ class LogFeed:
         self.batch = batch
         self._raw: list[LogEvent] = []  # read, not yet sanitised
         self._since = 0.0  # when the first of them arrived
-        self._pending: list[Line] = []
+        self._pending: list[tuple] = []  # sanitised rows
         self._lock = threading.Lock()  # taken once per line: a Condition's `with` costs more
         self._cond = threading.Condition(self._lock)
         self.stop = threading.Event()
@@ -118,7 +160,7 @@ class LogFeed:
 
     def _seal(self) -> None:
         """(Lock held.) The raw lines become sanitised pending lines."""
-        self._pending.extend(sanitise_batch(self._raw, self._since))
+        self._pending.extend(sanitise_rows(self._raw, self._since))
         self._raw = []
 
     @property
@@ -126,14 +168,18 @@ class LogFeed:
         """The reader waits for the UI now (or will at its next batch)."""
         return len(self._pending) >= self.high_water
 
-    def take(self) -> list[Line]:
-        """Everything pending (and wake the reader if it waited)."""
+    def take_rows(self) -> list[tuple]:
+        """Everything pending, as rows (and wake the reader if it waited)."""
         with self._cond:
             if self._raw:
                 self._seal()
-            lines, self._pending = self._pending, []
+            rows, self._pending = self._pending, []
             self._cond.notify_all()
-        return lines
+        return rows
+
+    def take(self) -> list[Line]:
+        """`take_rows` as Lines."""
+        return list(map(_as_line, self.take_rows()))
 
     def close(self) -> None:
         self.stop.set()
@@ -149,7 +195,7 @@ class LogView(ScrollView, can_focus=False):
     def __init__(self, capacity: int = DEFAULT_CAPACITY, **kwargs):
         super().__init__(**kwargs)
         self.capacity = capacity
-        self.lines: deque[Line] = deque(maxlen=capacity)  # extend() pushes the oldest out, in C
+        self.lines = LineBuffer(capacity)
         self.first_seq = 0  # sequence number of lines[0]
         self.dropped = 0
         # Without filter and wrap, row i is line i (no index to maintain: bursts stay
@@ -164,6 +210,7 @@ class LogView(ScrollView, can_focus=False):
         self._matching = 0  # lines that pass the filter (when indexed)
         self._max_width = 0
         self._cache: dict[tuple[int, bool], Text] = {}
+        self._frame: tuple | None = None  # (scroll offset, width, style) while a frame renders
 
     # -- data -------------------------------------------------------------------------
 
@@ -190,8 +237,9 @@ class LogView(ScrollView, can_focus=False):
         self._cache.clear()
         self._resize()
 
-    def add(self, new: list[Line]) -> None:
-        """Append lines, pushing the oldest out of the bounded buffer (counted as dropped)."""
+    def add(self, new: list[tuple]) -> None:
+        """Append lines (Lines or rows), pushing the oldest out of the bounded buffer
+        (counted as dropped)."""
         if not new:
             return
         if len(new) > self.capacity:  # everything shown so far and the start of `new` go
@@ -219,7 +267,7 @@ class LogView(ScrollView, can_focus=False):
             self._max_width = max(self._max_width, widest)
         else:
             width = self._wrap_width()
-            for line in new:
+            for line in map(_as_line, new):
                 if self._passes(line):
                     self._matching += 1
                     self._add_rows(seq, line, width)
@@ -267,7 +315,7 @@ class LogView(ScrollView, can_focus=False):
         if not (self.filter_text or self.wrap):
             self.rows = None
             if self.lines:
-                self._max_width = max(map(len, [line.plain for line in self.lines])) + (TS_WIDTH if self.show_ts else 0)
+                self._max_width = max(map(len, map(_PLAIN, self.lines.rows))) + (TS_WIDTH if self.show_ts else 0)
         else:
             self.rows = deque()
             width = self._wrap_width()
@@ -383,15 +431,30 @@ class LogView(ScrollView, can_focus=False):
             self._cache[key] = text
         return text
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """One frame: its scroll offset, width and style are read once, not per line (at
+        a flood's repaint rate, rich_style alone cost more than drawing the lines)."""
+        self._frame = (self.scroll_offset, self.scrollable_content_region.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        style = self.rich_style
+        frame = self._frame or (self.scroll_offset, self.scrollable_content_region.width, self.rich_style)
+        (scroll_x, scroll_y), width, style = frame
         index = scroll_y + y
         if index >= self.row_count:
             return Strip.blank(width, style)
         seq, chunk = self.row_at(index)
         line = self.lines[seq - self.first_seq]
+        if self._plain(line, seq):  # one cell per character, one style: a single segment
+            text = line.text
+            if self.wrap:
+                wrap = self._wrap_width()
+                text = text[chunk * wrap:(chunk + 1) * wrap]
+                scroll_x = 0
+            return Strip([Segment(text[scroll_x:scroll_x + width].ljust(width), style)], width)
         text = self._text(seq, line)
         if self.wrap:
             wrap = self._wrap_width()
@@ -399,6 +462,12 @@ class LogView(ScrollView, can_focus=False):
             scroll_x = 0
         strip = Strip(list(text.render(self.app.console)))
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
+
+    def _plain(self, line: Line, seq: int) -> bool:
+        """Drawn as is: printable ASCII (sanitised lines without ESC have no controls left)
+        and nothing to add (no timestamp, search highlight or current-match mark)."""
+        return not (line.status or self.show_ts or self.search_text or seq == self.current_match
+                    or "\x1b" in line.text or not line.text.isascii())
 
 
 def format_ts(ts: float | None) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator, Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class LogEvent:
+class LogEvent(NamedTuple):
+    """(A NamedTuple, not a frozen dataclass: one is made per line, and a frozen
+    dataclass's __init__ costs several times a tuple's.)"""
+
     kind: Literal["line", "status"]
     text: str  # a line without its trailing newline, or a status sentence
     ts: float | None = None  # when the source stamps lines (docker timestamps), else None

@@ -183,17 +183,17 @@ class LogPane(Vertical, can_focus=True):
         now = time.monotonic()
         if now < self._next_drain and not feed.full:
             return
-        lines = feed.take()
-        self._next_drain = now + STREAM_GAP_S if lines else 0.0
-        if lines:
-            self.ingested += len(lines)
-            if any(map(itemgetter(3), lines)):  # (Line.status, looked at in C: most batches have none)
-                for line in lines:
-                    if line.status:
-                        self.status = line.plain.strip("─ ")
-            if self.status == "connecting…" and lines:
+        rows = feed.take_rows()  # (rows, not Lines: see log_view._as_line)
+        self._next_drain = now + STREAM_GAP_S if rows else 0.0
+        if rows:
+            self.ingested += len(rows)
+            if any(map(itemgetter(3), rows)):  # (Line.status, looked at in C: most batches have none)
+                for line in rows:
+                    if line[3]:
+                        self.status = line[2].strip("─ ")  # Line.plain
+            if self.status == "connecting…" and rows:
                 self.status = "streaming"
-            self.view.add(lines)
+            self.view.add(rows)
             self._render_info()
 
     def _render_info(self) -> None:
