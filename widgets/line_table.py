@@ -14,8 +14,6 @@ columns once (`group_columns`, `group`: the host on its first GPU only).
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from functools import lru_cache
 from itertools import compress, filterfalse
 from operator import attrgetter, itemgetter, ne
@@ -38,6 +36,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 
 from servedeck.backends.base import Action, PaneSpec
+from servedeck.collector import collector_paused
 from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
@@ -48,23 +47,6 @@ PADDING = 1  # cells each side of a column, as DataTable's default
 _EMPTY_TEXT = Text(no_wrap=True, end="")
 _UNIT_SUFFIXES = ("_s", "_bytes", "_at", "_ms")  # the columns render_cell draws with units
 _LINE_CACHE_ROWS = 400  # rows whose drawn lines are kept (a few screens)
-
-
-@contextmanager
-def _collector_paused():
-    """No cyclic garbage collection while `show` runs. A 50,000-row fill or refresh makes
-    50,000-150,000 objects (entries, keys, sort values): the collector would run young
-    passes and full ones over the whole heap (the rows of every pane) in the middle,
-    0.05-0.4 s each, measured in bench squeue_jobs. Nothing made here holds a cycle;
-    once re-enabled, one young pass sees the new objects (as backends/slurm/parse does)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class RowDoesNotExist(KeyError):
@@ -280,7 +262,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         """Replace the content with these (backend, row) entries. Unchanged rows (the same
         object, or an equal one) cost a comparison; the order is computed again only
         when a row came, went, or changed what it is sorted or filtered by."""
-        with _collector_paused():
+        with collector_paused():
             self._show(list(entries))
 
     def _show(self, entries: list[tuple[str, Any]]) -> None:

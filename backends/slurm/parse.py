@@ -18,11 +18,9 @@ the fast one with `_rows_of`, one loop over all the structs (a function call per
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
 import re
 import time
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterable, List, Optional, Tuple, Union
 
@@ -32,6 +30,7 @@ from msgspec.structs import astuple
 
 from servedeck import bounded
 from servedeck.backends.rows import JobRow
+from servedeck.collector import collector_paused
 
 # squeue --json is ~3 kB per job: 256 MB is ~80,000 jobs; beyond it, refuse rather than swap.
 MAX_SQUEUE_BYTES = 256 * bounded.MIB
@@ -160,7 +159,7 @@ def parse_json(text: str, cluster: str, now: float | None = None) -> tuple[JobRo
     except bounded.InputRejected as exc:
         raise SqueueParseError(str(exc)) from None
     now = time.time() if now is None else now
-    with _collector_paused():
+    with collector_paused():
         try:
             doc = _DECODER.decode(text)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -239,23 +238,6 @@ def _row_maker() -> type:
 
 
 _RowMaker = _row_maker()
-
-
-@contextmanager
-def _collector_paused():
-    """No cyclic garbage collection while a document's rows are built. 50,000 jobs are
-    50,000-100,000 new container objects: the collector would run ~130 young passes and
-    a full pass over the whole heap (the previous poll's rows included) in the middle
-    (a sixth of the parse's CPU time at 50,000 jobs, measured). Nothing built here holds
-    a cycle; once re-enabled, the collector sees the new objects in one young pass."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _parse_any_json(text: str, cluster: str, now: float) -> tuple[JobRow, ...]:
