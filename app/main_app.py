@@ -229,6 +229,17 @@ class ServedeckApp(RowActions, App[int]):
         elif self.current_pane != "backends":
             self._render_pane_header(self.current_pane)
 
+    def on_resource_table_rows_on_screen(self, event: ResourceTable.RowsOnScreen) -> None:
+        """Tell each backend of the pane which of its rows are on screen (container stats
+        are sampled only for those)."""
+        by_backend: dict[str, set[str]] = {}
+        for key in event.keys:
+            backend, _, row_key = key.partition(SEP)
+            by_backend.setdefault(backend, set()).add(row_key)
+        for runner in self.fleet.runners:
+            if any(p.key == event.pane for p in runner.backend.panes):
+                runner.backend.show_rows(event.pane, frozenset(by_backend.get(runner.name, ())))
+
     def _render_joined_soon(self) -> None:
         """The overview reads every snapshot: it is redrawn once a second, at the tick
         (ages included), however many polls came in meanwhile. Redrawing it per burst of

@@ -59,7 +59,7 @@ def make_app(config: str = "{}\n", clock=lambda: NOW) -> ServedeckApp:
 
 async def settled(app, pilot) -> None:
     """Every backend polled once and the shown pane drawn from all of it (the overview
-    redraws once per burst of snapshots, after JOINED_RENDER_DELAY): no fixed sleep."""
+    redraws at the next 1 s tick, with every snapshot since the last one): no fixed sleep."""
     def done() -> bool:
         polled = all(s.state.health.value != "unknown" for s in app.snapshots.values())
         return polled and not app.poller.in_flight and not getattr(app, "_joined_pending", False)
