@@ -322,6 +322,18 @@ class ServedeckApp(RowActions, App[int]):
                 elif state.health is Health.DEGRADED:
                     parts.append(f"[yellow]{safe(runner.name)} degraded: {safe(state.message, 80)}[/yellow]")
         self.query_one(f"#pane-{key}", PaneView).set_header(" │ ".join(parts))
+        if key == self.current_pane:
+            self._refresh_bindings_on_new_selection(table)
+
+    def _refresh_bindings_on_new_selection(self, table) -> None:
+        """Row actions are offered by the selected row's backend (`action_allowed`); the
+        footer asks only when told to. Rows arriving in a shown empty pane, or a filter
+        leaving none, changes what it should offer: tell it then, not on every redraw."""
+        entry = table.selected() if hasattr(table, "selected") else None
+        selection = (self.current_pane, entry[0] if entry else None)
+        if selection != getattr(self, "_bindings_selection", None):
+            self._bindings_selection = selection
+            self.refresh_bindings()
 
     # -- panes ------------------------------------------------------------------------
 
