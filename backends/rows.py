@@ -7,7 +7,7 @@ are epoch seconds (None when unknown or unlimited) so widgets choose how to form
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,32 @@ class JobRow:
     gpus: int | None  # None: unknown (the text fallback does not say)
     port: int | None = None  # the port the job serves on, from its comment/command (worker matching)
     draining: str = ""  # the drain step in progress for this job, "" when none
+
+
+def _job_row_draft() -> type:
+    """A plain class with JobRow's fields in order, whose instances become JobRows.
+
+    JobRow is a frozen dataclass: its `__init__` sets each field through
+    `object.__setattr__`, ~3 µs a row, more than decoding the row's squeue JSON. This
+    class sets them as ordinary attributes (its layout is JobRow's: a plain class, no
+    slots), and `job_rows` then gives each instance JobRow's class, so what comes out is
+    a JobRow in every respect (type, equality, hash, frozen) at a quarter of the cost."""
+    names = [f.name for f in fields(JobRow)]
+    source = (f"def __init__(self, {', '.join(names)}):\n"
+              + "".join(f"    self.{n} = {n}\n" for n in names))
+    namespace: dict = {}
+    exec(source, namespace)  # noqa: S102 - the field names are JobRow's own
+    return type("JobRowDraft", (), {"__init__": namespace["__init__"]})
+
+
+JobRowDraft = _job_row_draft()  # call with every JobRow field, positionally, in order
+
+
+def job_rows(drafts: list) -> tuple[JobRow, ...]:
+    """JobRows from `JobRowDraft`s (the list is used up: its items become the rows)."""
+    for draft in drafts:
+        draft.__class__ = JobRow
+    return tuple(drafts)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,6 @@ from itertools import compress, filterfalse
 from operator import attrgetter, itemgetter, ne
 from typing import Any, ClassVar, Iterable, NamedTuple
 
-from rich.cells import cell_len
-from rich.padding import Padding
-from rich.protocol import is_renderable
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -30,7 +27,6 @@ from textual._segment_tools import line_crop
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing
 from textual.render import measure
-from textual.renderables.styled import Styled
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -40,11 +36,10 @@ from servedeck.collector import collector_paused
 from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
+from servedeck.widgets.row_drawing import EMPTY_TEXT, NULL_STYLE, PADDING, cell_segments, formatted_cell
 from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, action_bindings
 from servedeck.widgets.sort_order import SortActions, sort_values
 
-PADDING = 1  # cells each side of a column, as DataTable's default
-_EMPTY_TEXT = Text(no_wrap=True, end="")
 _UNIT_SUFFIXES = ("_s", "_bytes", "_at", "_ms")  # the columns render_cell draws with units
 _LINE_CACHE_ROWS = 400  # rows whose drawn lines are kept (a few screens)
 
@@ -81,61 +76,6 @@ def plain_text(column: str, value: Any) -> str:
 def _drawn_text(column: str, kind: type, value: Any) -> str:
     """Keyed by type too: True and 1 (and 1.0) are equal keys, drawn differently."""
     return str(render_cell(column, value))
-
-
-def _formatted(value: Any) -> Any:
-    """A cell value as DataTable would draw it in a one-line row. Strings are plain
-    text, never markup: a job name like `[/x]` is shown, not parsed."""
-    if value is None:
-        return _EMPTY_TEXT
-    if isinstance(value, str):
-        return Text(value, no_wrap=True, end="") if value else _EMPTY_TEXT
-    if isinstance(value, float):
-        return Text(f"{value:.2f}", no_wrap=True, end="")
-    if not is_renderable(value):
-        return Text(str(value), no_wrap=True, end="")
-    return value or _EMPTY_TEXT
-
-
-_NULL = Style.null()
-_PAD = (" " * PADDING, _NULL)
-_PLAIN_JUSTIFY = (None, "default", "left")
-
-
-def _text_runs(style_of, text: Text, width: int) -> list[tuple[str, Style | None]] | None:
-    """One Text cell's (text, style) runs, padded to `width` and the cell padding, as
-    Rich draws it through Padding and render_lines (what DataTable does per cell) at a
-    fraction of the cost: a GPU-pane refresh draws ~650 cells. None when the text needs
-    Rich's own rules (too wide: cropped; several lines, tabs, justified, overlapping
-    spans). `style_of` reads a style name as the console does."""
-    plain = text.plain
-    if text.justify not in _PLAIN_JUSTIFY or "\n" in plain or "\t" in plain:
-        return None
-    length = cell_len(plain)
-    if length > width:
-        return None
-    base = style_of(text.style) if text.style else None
-    runs = [_PAD]
-    if not text.spans:
-        if plain:
-            runs.append((plain, base))
-    else:
-        at = 0
-        for start, end, style in text.spans:
-            if start < at:
-                return None
-            if start > at:
-                runs.append((plain[at:start], base))
-            if end > start:
-                style = style_of(style) if isinstance(style, str) else style
-                runs.append((plain[start:end], base + style if base else style))
-                at = end
-        if at < len(plain):
-            runs.append((plain[at:], base))
-    if length < width:
-        runs.append((" " * (width - length), _NULL))
-    runs.append(_PAD)
-    return runs
 
 
 class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
@@ -232,7 +172,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         missing = [k for k in self._rows if k not in widths]
         for key in missing:
             row = self._rows[key][1]
-            widths[key] = measure(self.app.console, _formatted(self.cell(col.key, row)), 1)
+            widths[key] = measure(self.app.console, formatted_cell(self.cell(col.key, row)), 1)
         label = measure(self.app.console, Text.from_markup(col.title), 1)
         return max(label, max(widths.values(), default=0))
 
@@ -724,49 +664,19 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             cells = self._drawn.get(key)
             if cells is None:
                 row = self._rows[key][1]
-                cells = self._drawn[key] = [_formatted(self.cell(c.key, row)) for c in self._shown_columns]
-            cells = self._grouped(cells, first, _EMPTY_TEXT)
+                cells = self._drawn[key] = [formatted_cell(self.cell(c.key, row)) for c in self._shown_columns]
+            cells = self._grouped(cells, first, EMPTY_TEXT)
             row_style = self._row_style(index)
         component, post = self._cell_styles(header, hover, cursor)
         pre = row_style + component
-        console = self.app.console
-        options = self.app.console_options
         if len(self._styled) > 64:
             self._styled.clear()
         combined = self._styled.setdefault((pre, post), {})  # id(cell's style) -> (it, DataTable's layers)
         if len(combined) > 4096:
             combined.clear()
-        style_of = self._style_of
-        segments: list[Segment] = []
-        texts: list[str] = []  # the run being joined: consecutive pieces of one style in one cell
-        last: Style | None = None
         widths = self._widths()
-        for cell, cell_width in zip(cells, widths):
-            if texts:  # a segment never spans two cells, as in DataTable (screenshots compare segments)
-                segments.append(Segment("".join(texts), last))
-                texts = []
-            runs = _text_runs(style_of, cell, cell_width - 2 * PADDING) if type(cell) is Text else None
-            if runs is None:  # any other renderable, or text that needs Rich's rules: Rich draws it
-                runs = [(text, style) for text, style, _ in console.render_lines(
-                    Styled(Padding(cell, (0, PADDING)), pre_style=pre, post_style=post),
-                    options.update_dimensions(cell_width, 1).update(no_wrap=True),
-                )[0]]
-                layered = False
-            else:
-                layered = True
-            for text, style in runs:
-                if layered:  # DataTable's layers: row and component, the cell's own, the cursor's
-                    hit = combined.get(id(style))
-                    if hit is None or hit[0] is not style:
-                        hit = combined[id(style)] = (style, pre + style + post)
-                    style = hit[1]
-                if texts and style is not last and style != last:
-                    segments.append(Segment("".join(texts), last))
-                    texts = []
-                texts.append(text)
-                last = style
-        if texts:
-            segments.append(Segment("".join(texts), last))
+        segments = cell_segments(cells, widths, pre, post, combined, self._style_of,
+                                 self.app.console, self.app.console_options)
         extend, _ = self._cell_styles(header, hover, cursor, priorities=False)
         segments.append(Segment(" " * max(0, width - sum(widths)), row_style + extend))
         return segments
@@ -777,7 +687,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             return name
         style = self._named.get(name)
         if style is None:
-            style = self._named[name] = self.app.console.get_style(name, default=_NULL)
+            style = self._named[name] = self.app.console.get_style(name, default=NULL_STYLE)
         return style
 
     def _row_style(self, index: int) -> Style:

@@ -17,7 +17,6 @@ the fast one with `_rows_of`, one loop over all the structs (a function call per
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import time
@@ -29,7 +28,7 @@ import orjson
 from msgspec.structs import astuple
 
 from servedeck import bounded
-from servedeck.backends.rows import JobRow
+from servedeck.backends.rows import JobRow, JobRowDraft, job_rows
 from servedeck.collector import collector_paused
 
 # squeue --json is ~3 kB per job: 256 MB is ~80,000 jobs; beyond it, refuse rather than swap.
@@ -172,10 +171,11 @@ def _rows_of(jobs: List[_Job], cluster: str, now: int) -> tuple[JobRow, ...]:
     checks the two paths agree on any document), in one loop over the structs' values
     (`astuple`, a C call, not 21 attribute reads) with the common cases of `state` and
     `number` (a plain integer, a set finite 23.11 number) tested inline, and the rows
-    made by `_RowMaker`. At 50,000 jobs every call per job costs ~10 ms."""
+    made as `JobRowDraft`s (backends/rows.py: without the frozen `__init__`). At 50,000
+    jobs every call per job costs ~10 ms."""
     rows: list = []
     add = rows.append
-    maker, gpu_count, port, set_number, finished = _RowMaker, _gpus_cached, job_port, _SetNumber, _FINISHED
+    maker, gpu_count, port, set_number, finished = JobRowDraft, _gpus_cached, job_port, _SetNumber, _FINISHED
     sentinel = min(_SENTINELS)  # in range: 0 <= n < sentinel
     # _Job's fields in its order (a reordered struct fails the property test at once)
     for (array_job, array_task, command, comment, end, gres, job_id, job_state, name, node, partition, start, reason,
@@ -216,28 +216,7 @@ def _rows_of(jobs: List[_Job], cluster: str, now: int) -> tuple[JobRow, ...]:
         add(maker(cluster, job_id, name or "", user or str(uid or ""), job_state, partition or "",
                   "" if pending else (node or ""), spent, limit, "" if reason == "None" else (reason or ""),
                   gpu_count(alloc, req, per_node, per_job, gres), port(comment or "", command or ""), ""))
-    for row in rows:
-        row.__class__ = JobRow
-    return tuple(rows)
-
-
-def _row_maker() -> type:
-    """A plain class with JobRow's fields in order, whose instances become JobRows.
-
-    JobRow is a frozen dataclass: its `__init__` sets each field through
-    `object.__setattr__`, ~3 µs a row, more than decoding the row's JSON. This class
-    sets them as ordinary attributes (its layout is JobRow's: a plain class, no slots),
-    then `_rows_of` gives each instance JobRow's class, so what comes out
-    is a JobRow in every respect (type, equality, hash, frozen) at a quarter of the cost."""
-    names = [f.name for f in dataclasses.fields(JobRow)]
-    source = (f"def __init__(self, {', '.join(names)}):\n"
-              + "".join(f"    self.{n} = {n}\n" for n in names))
-    namespace: dict = {}
-    exec(source, namespace)  # noqa: S102 - the field names are JobRow's own
-    return type("_JobRowMaker", (), {"__init__": namespace["__init__"]})
-
-
-_RowMaker = _row_maker()
+    return job_rows(rows)
 
 
 def _parse_any_json(text: str, cluster: str, now: float) -> tuple[JobRow, ...]:

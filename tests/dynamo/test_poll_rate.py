@@ -41,11 +41,15 @@ def test_an_action_speeds_dynamo_up_until_the_next_poll(tmp_path):
     backend = DynamoBackend(DynamoSettings(name="rate", url=URL, state_dir=str(tmp_path)))
     backend.poll(frozenset({"builds"}))
     assert backend.interval == 5.0
-    try:
-        backend.perform("build.cancel", build("done"))
-    except Exception:
-        pass  # whatever the action says, what it may have started is watched closely
-    assert backend.interval == 1.0
+    store = BuildStore(tmp_path)
+    running = build("running")
+    store.claim(running)
+    store.save(running)  # not polled yet: the backend still idles
+    assert backend.interval == 5.0
+
+    result = backend.perform("build.cancel", running)
+    assert result.ok and store.cancel_requested(running.id)
+    assert backend.interval == 1.0  # what the action changed is watched closely
 
 
 def test_a_configured_interval_wins_over_the_idle_rate(tmp_path):

@@ -7,9 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from rich.segment import Segment
-from textual.app import App, ComposeResult
-from textual.geometry import Region
 
 from servedeck.backends.metrics.build import build_gpus
 from servedeck.backends.metrics.model import GpuRow, sort_gpus
@@ -18,6 +15,7 @@ from servedeck.backends.metrics.scrape import parse_page
 from servedeck.lab.standin_dcgm import GpuFleet
 from servedeck.widgets.panes.gpus import PANE_BODIES, gpu_cell
 from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from table_support import PaneBodyApp, drawn
 
 SIZE = (190, 20)  # a header line and 19 rows on screen; every column fits
 STYLE = GaugeSettings(name="g", gpu_thresholds={"util": Threshold(warn=50, crit=90)}).gpu_style()
@@ -58,25 +56,8 @@ def datatable_body(spec, actions, **kwargs):
     return type("RefTable", (DataTableGpus,), {"BINDINGS": base.BINDINGS})(spec, **kwargs)
 
 
-class Gpus(App):
-    def __init__(self, factory=PANE_BODIES["gpus"]):
-        super().__init__()
-        self.factory = factory
-        self.requested: list[tuple[str, str]] = []
-
-    def compose(self) -> ComposeResult:
-        yield self.factory(GPUS, [a for a in PLOT_ACTIONS if a.pane == "gpus"], id="gpus")  # as the app passes them
-
-    def on_resource_table_action_requested(self, event: ResourceTable.ActionRequested) -> None:
-        self.requested.append((event.pane, event.action_id))
-
-
-def drawn(table) -> list[list[tuple[str, object]]]:
-    """The table's lines as (text, style) runs, without the mouse metadata."""
-    strips = table.render_lines(Region(0, 0, table.size.width, table.size.height))
-    return [[(s.text, s.style.copy() if s.style else None) for s in Segment.simplify(
-        Segment(seg.text, seg.style.clear_meta_and_links() if seg.style else None) for seg in strip)]
-        for strip in strips]
+def Gpus(factory=PANE_BODIES["gpus"]) -> PaneBodyApp:
+    return PaneBodyApp(factory, GPUS, [a for a in PLOT_ACTIONS if a.pane == "gpus"])  # as the app passes them
 
 
 def hosts_shown(table) -> list[str]:

@@ -7,15 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from rich.segment import Segment
-from textual.app import App, ComposeResult
-from textual.geometry import Region
 
 from servedeck.backends.rows import JobRow
 from servedeck.backends.slurm.backend import JOBS, SlurmBackend
 from servedeck.widgets.line_table import LineTable
 from servedeck.widgets.panes.jobs import PANE_BODIES, sortable_body
-from servedeck.widgets.resource_table import ResourceTable
+from table_support import PaneBodyApp, drawn
 
 SIZE = (160, 20)  # a header line and 19 rows on screen
 
@@ -29,21 +26,8 @@ def entries(rows) -> list[tuple[str, JobRow]]:
     return [("c", r) for r in rows]
 
 
-class Jobs(App):
-    def __init__(self, factory=PANE_BODIES["jobs"]):
-        super().__init__()
-        self.factory = factory
-        self.requested: list[tuple[str, str]] = []
-        self.on_screen: list[frozenset[str]] = []
-
-    def compose(self) -> ComposeResult:
-        yield self.factory(JOBS, SlurmBackend.actions, id="jobs")
-
-    def on_resource_table_action_requested(self, event: ResourceTable.ActionRequested) -> None:
-        self.requested.append((event.pane, event.action_id))
-
-    def on_resource_table_rows_on_screen(self, event: ResourceTable.RowsOnScreen) -> None:
-        self.on_screen.append(event.keys)
+def Jobs(factory=PANE_BODIES["jobs"]) -> PaneBodyApp:
+    return PaneBodyApp(factory, JOBS, SlurmBackend.actions)
 
 
 def job_ids(table) -> list[str]:
@@ -52,14 +36,6 @@ def job_ids(table) -> list[str]:
 
 def selected_id(table) -> str:
     return table.selected()[1].job_id
-
-
-def drawn(table) -> list[list[tuple[str, object]]]:
-    """The table's lines as (text, style) runs, without the mouse metadata."""
-    strips = table.render_lines(Region(0, 0, table.size.width, table.size.height))
-    return [[(s.text, s.style.copy() if s.style else None) for s in Segment.simplify(
-        Segment(seg.text, seg.style.clear_meta_and_links() if seg.style else None) for seg in strip)]
-        for strip in strips]
 
 
 def count_cells(table) -> dict[str, int]:

@@ -67,7 +67,7 @@ def test_deep_nesting_in_a_field_nobody_reads_is_still_one_parse_error_or_rows()
 
 
 def test_the_fast_path_gives_real_job_rows():
-    """The fast path makes its rows without JobRow's `__init__` (parse._row_maker): they
+    """The fast path makes its rows without JobRow's `__init__` (rows.JobRowDraft): they
     are JobRows all the same, equal and hashed as keyword-built ones, frozen, replaceable."""
     rows = slurm_parse.parse_json((DATA / "squeue_23.11.json").read_text(), "prod", now=NOW)
     built = [JobRow(**{f.name: getattr(r, f.name) for f in dataclasses.fields(JobRow)}) for r in rows]
