@@ -32,7 +32,8 @@ from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 from servedeck.widgets.prompt_line import PromptLine
 from servedeck.widgets.panes import discover as discover_pane_bodies
-from servedeck.widgets.resource_table import SEP, ResourceTable, table_class_for
+from servedeck.widgets.line_table import line_body
+from servedeck.widgets.resource_table import SEP, ResourceTable
 from servedeck.widgets.status_bar import BackendStatusBar
 
 STYLES = files("servedeck.styles") / "servedeck.tcss"
@@ -155,7 +156,7 @@ class ServedeckApp(RowActions, App[int]):
             if key == "logs" and "SERVEDECK_LOG_BUFFER" not in os.environ:  # the environment beats the file
                 extra["capacity"] = self.loaded.config.ui.log_buffer_lines
             return factory(self.specs[key], tuple(actions.values()), id=f"table-{key}", **extra)
-        return table_class_for(self.specs[key], actions.values())(self.specs[key], id=f"table-{key}")
+        return line_body(self.specs[key], actions.values(), id=f"table-{key}")
 
     def _start_pane(self) -> str:
         wanted = self.catalog.resolve(self.loaded.config.ui.start_pane) or self.pane_keys[0]

@@ -78,6 +78,13 @@ def _drawn_text(column: str, kind: type, value: Any) -> str:
     return str(render_cell(column, value))
 
 
+def _same_look(before: Any, after: Any) -> bool:
+    """Whether two drawn cells look the same (Text compares by identity)."""
+    if type(before) is Text and type(after) is Text:
+        return before.plain == after.plain and before.style == after.style and before.spans == after.spans
+    return before == after
+
+
 class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     """Rows of one pane drawn a line at a time; `sort_key` orders them (None: as given)."""
 
@@ -134,7 +141,7 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         self._named: dict[str, Style] = {}  # style names in cells -> styles
         self._base_style: Style | None = None  # the widget's style, while lines are drawn
         self._cursor_key: str | None = None
-        self._relative = [c.key for c in spec.columns if c.key.endswith("_at")]
+        self._relative = frozenset(c.key for c in spec.columns if c.key.endswith("_at"))
         self._shown_columns: tuple = fit_columns(spec, 0)
         self._on_screen: frozenset[str] | None = None
         self._screen_check = False
@@ -486,12 +493,31 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
         return self.cell(column, self._rows[key][1])
 
     def refresh_relative(self) -> None:
-        """Ages (`*_at` columns) change with the clock alone: draw the rows on screen again."""
-        if not self._relative:
+        """Ages (`*_at` columns) change with the clock alone: draw again the rows on
+        screen whose age now reads differently (an age in minutes changes once a minute;
+        drawing every line each second cost more than DataTable's per-cell updates)."""
+        ages = [i for i, c in enumerate(self._shown_columns) if c.key in self._relative]
+        if not ages:
             return
         top, height = self._window()
-        self._forget(self._order[top:top + height])
-        self.refresh()
+        changed = []
+        for key in self._order[top:top + height]:
+            drawn = self._drawn.get(key)
+            if drawn is None:
+                continue  # not drawn since it changed: it is drawn fresh anyway
+            row = self._rows[key][1]
+            for i in ages:
+                if not _same_look(drawn[i], formatted_cell(self.cell(self._shown_columns[i].key, row))):
+                    changed.append(key)
+                    break
+        if not changed:
+            return
+        self._forget(changed)
+        if self._auto_widths and self._widths_changed():  # "9s" became "10s" in the widest cell
+            self._update_virtual_size()
+            self.refresh()
+        else:
+            self._refresh_rows(changed)
 
     # -- which rows are on screen --------------------------------------------------
 
@@ -733,16 +759,27 @@ class SortableLineTable(SortActions, LineTable):
         self._check_on_screen_soon()
 
 
-def sortable_line_body(default_sort: str | None):
-    """A pane-body factory: a SortableLineTable with the pane's action keys."""
+def line_table_class(spec: PaneSpec, actions: Iterable[Action]) -> type[LineTable]:
+    """A LineTable subclass for one pane, with a binding per keyed action (as
+    `table_class_for` makes for the DataTable-based table)."""
+    actions = tuple(actions)
+    stem = "".join(part.title() for part in spec.key.split("_"))
+    return type(f"{stem}LineTable", (LineTable,), {"BINDINGS": action_bindings(spec, actions), "pane_actions": actions})
+
+
+def line_body(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> LineTable:
+    """The default pane body: a LineTable with the pane's action keys."""
+    return line_table_class(spec, actions)(spec, id=id, **kwargs)
+
+
+def sortable_line_body(default_sort: str | None, *mixins: type):
+    """A pane-body factory: a SortableLineTable with the pane's action keys (and any
+    mixins first, e.g. one that draws cells its own way)."""
 
     def factory(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> LineTable:
-        actions = tuple(actions)
-        stem = "".join(part.title() for part in spec.key.split("_"))
-        # Shaped as sortable_body's classes: the action keys on a base, `s`/`S` on top.
-        base = type(f"{stem}LineTable", (LineTable,), {"BINDINGS": action_bindings(spec, actions),
-                                                        "pane_actions": actions})
-        cls = type(f"{stem}SortableLineTable", (SortableLineTable, base), {"DEFAULT_SORT": default_sort})
+        base = line_table_class(spec, actions)  # the action keys on a base, `s`/`S` on top, as sortable_body's
+        name = base.__name__.replace("LineTable", "SortableLineTable")
+        cls = type(name, (*mixins, SortableLineTable, base), {"DEFAULT_SORT": default_sort})
         return cls(spec, id=id, **kwargs)
 
     return factory

@@ -41,7 +41,7 @@ async def test_backend_and_pane_show_state_and_send_commands(orch):
         await pilot.press("colon", "d", "p", "enter")
         await pilot.pause(0.2)
         assert app.current_pane == "deployments"
-        table = app.query_one("#pane-deployments DataTable")
+        table = app.query_one("#table-deployments")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
         while table.row_count < 2 and loop.time() < deadline:

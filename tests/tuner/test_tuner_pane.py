@@ -67,7 +67,7 @@ async def test_pane_follows_stops_and_resumes_a_tuning(tmp_path: Path, tuner_doc
             await pilot.press("colon", *"experiments", "enter")
             await pilot.pause(0.3)
             assert app.current_pane == "experiments"
-            table = app.query_one("#pane-experiments DataTable")
+            table = app.query_one("#table-experiments")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 15
             while table.row_count < 3 and loop.time() < deadline:

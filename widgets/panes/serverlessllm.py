@@ -4,16 +4,14 @@ flapping...), and the jump from an instance to its worker or its model."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 
-from servedeck.backends.base import Action, PaneSpec
 from servedeck.backends.pylet.links import JumpTo
 from servedeck.text import safe
 from servedeck.widgets.cells import STATE_STYLE, render_cell
-from servedeck.widgets.panes.jobs import SortableTable
-from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.line_table import sortable_line_body
 
 WORDS = {
     "online": "good", "running": "good", "completed": "good", "active": "good", "ok": "good",
@@ -43,12 +41,7 @@ class ServerlessCells:
 
 
 def body(default_sort: str | None):
-    def factory(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> ResourceTable:
-        base = table_class_for(spec, actions)
-        cls = type(base.__name__.replace("Table", "SortableTable"), (ServerlessCells, SortableTable, base),
-                   {"DEFAULT_SORT": default_sort})
-        return cls(spec, id=id, **kwargs)
-    return factory
+    return sortable_line_body(default_sort, ServerlessCells)
 
 
 def jump(app, request: JumpTo) -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from servedeck.widgets.panes.jobs import sortable_body
+from servedeck.widgets.line_table import sortable_line_body
 
-PANE_BODIES = {"tunnels": sortable_body("name")}
+PANE_BODIES = {"tunnels": sortable_line_body("name")}

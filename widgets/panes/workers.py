@@ -3,6 +3,6 @@ and tunnel behind each worker and any drain step in progress as columns."""
 
 from __future__ import annotations
 
-from servedeck.widgets.panes.jobs import sortable_body
+from servedeck.widgets.line_table import sortable_line_body
 
-PANE_BODIES = {"workers": sortable_body("url")}
+PANE_BODIES = {"workers": sortable_line_body("url")}
