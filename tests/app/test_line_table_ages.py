@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from servedeck.backends.base import Column, PaneSpec
 from servedeck.widgets import cells
 from servedeck.widgets.line_table import line_body
@@ -30,13 +32,19 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """The clock the cells' ages read."""
+    clock = Clock(NOW)
+    monkeypatch.setattr(cells, "time", clock)
+    return clock
+
+
 def line_text(table, y: int) -> str:
     return "".join(segment.text for segment in table.render_line(y))
 
 
-async def test_only_rows_whose_age_reads_differently_are_drawn_again(monkeypatch):
-    clock = Clock(NOW)
-    monkeypatch.setattr(cells, "time", clock)
+async def test_only_rows_whose_age_reads_differently_are_drawn_again(clock):
     app = PaneBodyApp(line_body, SPEC, ())
     async with app.run_test(size=(60, 6)) as pilot:
         table = app.query_one("#things")
@@ -57,9 +65,7 @@ async def test_only_rows_whose_age_reads_differently_are_drawn_again(monkeypatch
         assert "1m06s ago" in line_text(table, 1) and "2h01m ago" in line_text(table, 2)
 
 
-async def test_an_age_that_outgrows_its_column_widens_it(monkeypatch):
-    clock = Clock(NOW)
-    monkeypatch.setattr(cells, "time", clock)
+async def test_an_age_that_outgrows_its_column_widens_it(clock):
     app = PaneBodyApp(line_body, SPEC, ())
     async with app.run_test(size=(60, 4)) as pilot:
         table = app.query_one("#things")
