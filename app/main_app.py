@@ -128,6 +128,7 @@ class ServedeckApp(RowActions, App[int]):
         self.current_pane = self._start_pane()
         self.events = events or EventFeed(events_path())  # every state change observed, also on disk
         self.poller = PollScheduler(self, self.fleet.runners, self.visible_panes, self.on_snapshot)
+        self._bindings_selection: tuple[str, str | None] | None = None  # see _refresh_bindings_on_new_selection
 
     # -- layout -----------------------------------------------------------------------
 
@@ -330,9 +331,9 @@ class ServedeckApp(RowActions, App[int]):
         """Row actions are offered by the selected row's backend (`action_allowed`); the
         footer asks only when told to. Rows arriving in a shown empty pane, or a filter
         leaving none, changes what it should offer: tell it then, not on every redraw."""
-        entry = table.selected() if hasattr(table, "selected") else None
+        entry = table.selected()
         selection = (self.current_pane, entry[0] if entry else None)
-        if selection != getattr(self, "_bindings_selection", None):
+        if selection != self._bindings_selection:
             self._bindings_selection = selection
             self.refresh_bindings()
 

@@ -89,7 +89,7 @@ def measure_tuner_pane(config: Path, repeat: int, n: int = 500) -> dict:
     from servedeck.backends.tuner.backend import EXPERIMENTS, TunerBackend, TunerBackendSettings, rows
     from servedeck.orchestrator.control import ControlServer
     from servedeck.tuner import results
-    from servedeck.widgets.resource_table import table_class_for
+    from servedeck.widgets.line_table import line_body
 
     state = _state(n)
     doc_s, poll_s, rows_s = [], [], []
@@ -118,7 +118,7 @@ def measure_tuner_pane(config: Path, repeat: int, n: int = 500) -> dict:
 
     class Bench(App):
         def compose(self):
-            yield table_class_for(EXPERIMENTS, TunerBackend.actions)(EXPERIMENTS, id="t")
+            yield line_body(EXPERIMENTS, TunerBackend.actions, id="t")  # the app's body for the pane
 
     async def run() -> tuple[float, list[float]]:
         app = Bench()

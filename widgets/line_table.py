@@ -37,7 +37,7 @@ from servedeck.secrets import has_secrets
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.column_fit import fit_columns
 from servedeck.widgets.row_drawing import EMPTY_TEXT, NULL_STYLE, PADDING, cell_segments, formatted_cell
-from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, action_bindings
+from servedeck.widgets.resource_table import SEP, ReportsRowsOnScreen, ResourceTable, RowActionKeys, table_class_for
 from servedeck.widgets.sort_order import SortActions, sort_values
 
 _UNIT_SUFFIXES = ("_s", "_bytes", "_at", "_ms")  # the columns render_cell draws with units
@@ -759,17 +759,9 @@ class SortableLineTable(SortActions, LineTable):
         self._check_on_screen_soon()
 
 
-def line_table_class(spec: PaneSpec, actions: Iterable[Action]) -> type[LineTable]:
-    """A LineTable subclass for one pane, with a binding per keyed action (as
-    `table_class_for` makes for the DataTable-based table)."""
-    actions = tuple(actions)
-    stem = "".join(part.title() for part in spec.key.split("_"))
-    return type(f"{stem}LineTable", (LineTable,), {"BINDINGS": action_bindings(spec, actions), "pane_actions": actions})
-
-
 def line_body(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> LineTable:
     """The default pane body: a LineTable with the pane's action keys."""
-    return line_table_class(spec, actions)(spec, id=id, **kwargs)
+    return table_class_for(spec, actions, LineTable)(spec, id=id, **kwargs)
 
 
 def sortable_line_body(default_sort: str | None, *mixins: type):
@@ -777,7 +769,7 @@ def sortable_line_body(default_sort: str | None, *mixins: type):
     mixins first, e.g. one that draws cells its own way)."""
 
     def factory(spec: PaneSpec, actions: Iterable[Action], id: str | None = None, **kwargs) -> LineTable:
-        base = line_table_class(spec, actions)  # the action keys on a base, `s`/`S` on top, as sortable_body's
+        base = table_class_for(spec, actions, LineTable)  # the action keys on a base, `s`/`S` on top
         name = base.__name__.replace("LineTable", "SortableLineTable")
         cls = type(name, (*mixins, SortableLineTable, base), {"DEFAULT_SORT": default_sort})
         return cls(spec, id=id, **kwargs)

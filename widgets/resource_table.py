@@ -353,9 +353,11 @@ def action_bindings(spec: PaneSpec, actions: Iterable[Action]) -> list[Binding]:
     ]
 
 
-def table_class_for(spec: PaneSpec, actions: Iterable[Action]) -> type[ResourceTable]:
-    """A ResourceTable subclass for one pane, with a binding per keyed action."""
+def table_class_for(spec: PaneSpec, actions: Iterable[Action], base: type | None = None) -> type:
+    """A subclass of `base` (ResourceTable, or the line table) for one pane, with a
+    binding per keyed action: `ContainersTable`, `ContainersLineTable`."""
+    base = base or ResourceTable
     actions = tuple(actions)
     bindings = action_bindings(spec, actions)
-    name = "".join(part.title() for part in spec.key.split("_")) + "Table"
-    return type(name, (ResourceTable,), {"BINDINGS": bindings, "pane_actions": actions})
+    name = "".join(part.title() for part in spec.key.split("_")) + base.__name__.replace("Resource", "")
+    return type(name, (base,), {"BINDINGS": bindings, "pane_actions": actions})

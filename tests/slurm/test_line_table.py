@@ -11,8 +11,8 @@ import pytest
 from servedeck.backends.rows import JobRow
 from servedeck.backends.slurm.backend import JOBS, SlurmBackend
 from servedeck.widgets.line_table import LineTable
-from servedeck.widgets.panes.jobs import PANE_BODIES, sortable_body
-from table_support import PaneBodyApp, drawn
+from servedeck.widgets.panes.jobs import PANE_BODIES
+from table_support import PaneBodyApp, drawn, sortable_body
 
 SIZE = (160, 20)  # a header line and 19 rows on screen
 
