@@ -123,11 +123,14 @@ class StandinEngine:
                 self._prompt_total += n_prompt
                 self._cached_total += cached
             self.prompt_tokens.inc(n_prompt)
-            time.sleep((n_prompt - cached) / self.settings.prefill_tokens_per_second)
+            # Paced against a clock, not by sleeping an interval per token: a GPU decodes at
+            # its own rate, so a late wake-up on a busy host must not push back every later
+            # token (the lateness grew with the running requests and ate the modelled gaps).
             interval = 1.0 / self.settings.tokens_per_second
-            last = time.monotonic()
+            decode_at = time.monotonic() + (n_prompt - cached) / self.settings.prefill_tokens_per_second
+            last = decode_at  # the first token's gap is its TTFT, observed apart
             for i in range(max_tokens):
-                time.sleep(interval)
+                _sleep_until(decode_at + (i + 1) * interval)
                 now = time.monotonic()
                 if i == 0:
                     self.ttft.observe(now - started)
@@ -146,3 +149,9 @@ class StandinEngine:
                 self._running -= 1
                 self._tokens_in_use = max(0, self._tokens_in_use - n_prompt - produced)
             self._slots.release()
+
+
+def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -37,6 +37,10 @@ class StandinServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # A token is a small write every few ms: with Nagle's algorithm on, each waits for the
+    # client's (delayed) ACK of the one before, and a stream's end waits up to 40 ms more.
+    # SGLang's server (uvicorn, on asyncio) has TCP_NODELAY set on every connection.
+    disable_nagle_algorithm = True
     server: StandinServer
     server_version = "standin-sglang/" + VERSION
 

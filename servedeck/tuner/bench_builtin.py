@@ -1,20 +1,25 @@
 """The built-in benchmark: genai-bench's traffic and result files, without genai-bench.
 
-Streams `/v1/chat/completions` (async httpx) for every traffic scenario x concurrency
-level, `max_requests_per_iteration` requests or `max_time_per_iteration` minutes per run,
+Streams `/v1/chat/completions` for every traffic scenario x concurrency level,
+`max_requests_per_iteration` requests or `max_time_per_iteration` minutes per run,
 whichever ends first, and writes one genai-bench-shaped file per run
 (`D100_100_text-to-text_num_concurrency_4_time_3s.json` with `aggregated_metrics` and
 `individual_request_metrics`), so the same parser reads both runners' output.
+
+One thread per concurrent user, each on the blocking httpx client: the client's own
+cost is part of every latency it measures, and asyncio's httpx spent twice the CPU per
+token, so on a busy host its latencies grew with the number of streams (a 7-slot
+server measured as slow as a 5-slot one).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
 import re
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,19 +84,19 @@ def stats(values: list[float]) -> dict[str, float]:
     return out
 
 
-async def one_request(client: httpx.AsyncClient, url: str, model: str, n_in: int, n_out: int,
-                      extra: dict[str, Any]) -> RequestResult:
+def one_request(client: httpx.Client, url: str, model: str, n_in: int, n_out: int,
+                extra: dict[str, Any]) -> RequestResult:
     prompt = " ".join(WORDS[i % len(WORDS)] for i in range(n_in))
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True,
             "max_tokens": n_out, "ignore_eos": True, "stream_options": {"include_usage": True}, **extra}
     started = time.monotonic()
     ttft, chunks, usage = 0.0, 0, None
     try:
-        async with client.stream("POST", url, json=body) as response:
+        with client.stream("POST", url, json=body) as response:
             if response.status_code != 200:
-                await response.aread()
+                response.read()
                 return RequestResult(False, error=f"HTTP {response.status_code}", input_tokens=n_in)
-            async for line in response.aiter_lines():
+            for line in response.iter_lines():
                 if not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
@@ -116,23 +121,33 @@ async def one_request(client: httpx.AsyncClient, url: str, model: str, n_in: int
     return RequestResult(True, ttft, e2e, int((usage or {}).get("prompt_tokens") or n_in), produced)
 
 
-async def run_one(base_url: str, bench: Benchmark, scenario: Scenario, concurrency: int,
-                  deadline_s: float, stop: Callable[[], bool] = lambda: False) -> tuple[list[RequestResult], float]:
+def run_one(base_url: str, bench: Benchmark, scenario: Scenario, concurrency: int,
+            deadline_s: float, stop: Callable[[], bool] = lambda: False) -> tuple[list[RequestResult], float]:
+    """`concurrency` users, each sending its next request when the last one ends, until
+    the request budget or the deadline is spent."""
     url = base_url.rstrip("/") + "/v1/chat/completions"
     model = bench.model_name or "unknown"
     remaining = bench.max_requests_per_iteration
     results: list[RequestResult] = []
+    claim = threading.Lock()
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
-        async def user() -> None:
+    with httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
+        def user() -> None:
             nonlocal remaining
-            while remaining > 0 and time.monotonic() - started < deadline_s and not stop():
-                remaining -= 1
-                n_in, n_out = scenario.sample()
-                results.append(await one_request(client, url, model, n_in, n_out, bench.additional_params))
+            while not stop() and time.monotonic() - started < deadline_s:
+                with claim:  # the scenario's generator and the budget are shared
+                    if remaining <= 0:
+                        return
+                    remaining -= 1
+                    n_in, n_out = scenario.sample()
+                results.append(one_request(client, url, model, n_in, n_out, bench.additional_params))
 
-        await asyncio.gather(*(user() for _ in range(concurrency)))
+        users = [threading.Thread(target=user, name=f"bench-user-{i}", daemon=True) for i in range(concurrency)]
+        for thread in users:
+            thread.start()
+        for thread in users:
+            thread.join()
     return results, time.monotonic() - started
 
 
@@ -179,7 +194,7 @@ def run(base_url: str, bench: Benchmark, out_dir: Path, *, seed: int = 0,
             if stop():
                 return written
             log(f"[builtin] {text} concurrency {concurrency}: running")
-            results, duration = asyncio.run(run_one(base_url, bench, scenario, concurrency, deadline, stop))
+            results, duration = run_one(base_url, bench, scenario, concurrency, deadline, stop)
             if stop():  # a stopped run is not a result
                 return written
             agg = aggregated(results, duration, scenario, concurrency)
