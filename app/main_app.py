@@ -32,7 +32,7 @@ from servedeck.text import safe
 from servedeck.widgets.cells import human_duration
 from servedeck.widgets.prompt_line import PromptLine
 from servedeck.widgets.panes import discover as discover_pane_bodies
-from servedeck.widgets.line_table import line_body
+from servedeck.widgets.line_table import LineTable, line_body
 from servedeck.widgets.resource_table import SEP, ResourceTable
 from servedeck.widgets.status_bar import BackendStatusBar
 
@@ -230,6 +230,11 @@ class ServedeckApp(RowActions, App[int]):
             self._render_pane(self.current_pane)
         elif self.current_pane != "backends":
             self._render_pane_header(self.current_pane)
+
+    def on_line_table_cursor_moved(self, event: LineTable.CursorMoved) -> None:
+        """The footer offers the actions of the selected row's backend: ask at once when
+        the cursor moves, not at the next tick's header."""
+        self._refresh_bindings_on_new_selection(self._table(self.current_pane))
 
     def on_resource_table_rows_on_screen(self, event: ResourceTable.RowsOnScreen) -> None:
         """Tell each backend of the pane which of its rows are on screen (container stats

@@ -26,6 +26,7 @@ from textual import events
 from textual._segment_tools import line_crop
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing
+from textual.message import Message
 from textual.render import measure
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -107,6 +108,10 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
     # The app handles these by ResourceTable's handler names (on_resource_table_...).
     ActionRequested = ResourceTable.ActionRequested
     RowsOnScreen = ResourceTable.RowsOnScreen
+
+    class CursorMoved(Message):
+        """The cursor is on another row (keys, mouse or a jump): what follows the
+        selected row (the footer's actions, a details panel) looks again."""
 
     spec: PaneSpec
     pane_actions: tuple[Action, ...] = ()
@@ -533,11 +538,13 @@ class LineTable(RowActionKeys, ReportsRowsOnScreen, ScrollView, can_focus=True):
             return
         row = max(0, min(row, len(self._order) - 1))
         old, self.cursor_row = self.cursor_row, row
-        self._cursor_key = self._order[row]
+        before, self._cursor_key = self._cursor_key, self._order[row]
         self._refresh_index(old)
         self._refresh_index(row)
         if scroll:
             self._scroll_cursor_into_view(animate=animate)
+        if self._cursor_key != before:
+            self.post_message(self.CursorMoved())
 
     def _refresh_index(self, index: int) -> None:
         if 0 <= index < len(self._order):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import DataTable
 
 from helper_support import write_manifest
 from servedeck.app.main_app import ServedeckApp
@@ -41,7 +40,7 @@ async def test_rows_details_and_viewer(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         body = app.query_one("#table-container_runs")
         await wait_for(pilot, lambda: body.total_count == 3)
-        table = body.query_one(DataTable)
+        table = body.table
         assert app.focused is table
         first = body.selected()[1]
         assert first.run_id == "container-run-20260102T000000Z-bb" and first.state == "current"
@@ -50,9 +49,9 @@ async def test_rows_details_and_viewer(tmp_path):
         assert "UNKNOWN: a warning nobody documented" in details
         assert "No host metrics" in details  # the taxonomy's explanation of node_exporter
         await pilot.press("down")  # the half-written newest file, then the older valid run
-        assert "Manifest half-written" in body.details
+        await wait_for(pilot, lambda: "Manifest half-written" in body.details)  # the panel follows
         await pilot.press("down")
-        assert "VALID FOR BENCHMARKING: the manifest lists no warnings." in body.details
+        await wait_for(pilot, lambda: "VALID FOR BENCHMARKING: the manifest lists no warnings." in body.details)
         states = sorted(row.state for _, row in body.table._rows.values())
         assert states == ["current", "half-written", "history"]
         ids = [e.binding_id for e in app.help_entries()]
@@ -100,6 +99,5 @@ async def test_a_new_current_run_takes_the_first_row(tmp_path):
 
         await wait_for(pilot, new_run_is_current)
         assert body.total_count == 4
-        table = body.query_one(DataTable)
-        first_key = table.coordinate_to_cell_key((0, 0)).row_key.value
+        first_key = body.table.ordered_rows[0].key.value
         assert first_key == new_key

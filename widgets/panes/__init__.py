@@ -1,8 +1,8 @@
 """Custom pane bodies, one module each, found by listing this package.
 
-By default a pane is a `ResourceTable` of its rows. A module here can replace that for
-some pane keys by defining `PANE_BODIES = {pane_key: factory}` where
-`factory(spec, actions, id=...)` returns a widget with the `ResourceTable` surface
+By default a pane is a `LineTable` of its rows (widgets/line_table). A module here can
+replace that for some pane keys by defining `PANE_BODIES = {pane_key: factory}` where
+`factory(spec, actions, id=...)` returns a widget with the table surface
 (`show`, `set_filter`, `filter_text`, `selected`, `refresh_relative`, `shown_count`,
 `total_count`, `pane_actions`, `spec`). `ALWAYS_PANES = {pane_key: PaneSpec}` adds panes
 that exist without a backend feeding them (the logs pane). `FOLLOW_UPS = {type: handler}`

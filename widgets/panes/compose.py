@@ -11,10 +11,11 @@ from rich.text import Text
 from servedeck.backends.compose.rows import ComposeRow
 from servedeck.text import safe
 from servedeck.widgets.cells import render_cell
-from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.line_table import LineTable
+from servedeck.widgets.resource_table import table_class_for
 
 
-class ComposeTable(ResourceTable):
+class ComposeTable(LineTable):
     group_columns = frozenset({"host"})
 
     def group(self, row: Any) -> Any:
@@ -47,7 +48,7 @@ def compose_cell(column: str, row: ComposeRow) -> Any:
 
 
 def make_compose_table(spec, actions, **kwargs) -> ComposeTable:
-    base = table_class_for(spec, actions)
+    base = table_class_for(spec, actions, LineTable)
     cls = type("ComposeProjectsTable", (ComposeTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
     return cls(spec, **kwargs)
 

@@ -13,13 +13,14 @@ from typing import Any, Iterable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from servedeck.backends.base import Action, PaneSpec
 from servedeck.backends.runs.rows import describe
 from servedeck.text import safe, strip_control
 from servedeck.widgets.cells import render_cell
-from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.line_table import LineTable
+from servedeck.widgets.resource_table import table_class_for
 
 STATE_STYLES = {"current": "bold green", "history": "", "malformed": "bold red", "half-written": "yellow",
                 "missing": "bold red", "unreadable": "bold red"}
@@ -43,9 +44,9 @@ def run_cell(column: str, row: Any) -> Any:
     return render_cell(column, value)
 
 
-class RunsTable(ResourceTable):
-    """The table part: a ResourceTable whose state and validity cells are coloured
-    (rows arrive current run first, then history newest first; the base keeps that order)."""
+class RunsTable(LineTable):
+    """The table part: a line table whose state and validity cells are coloured (rows
+    arrive current run first, then history newest first; the table keeps that order)."""
 
     def cell(self, column: str, row: Any) -> Any:
         return run_cell(column, row)
@@ -78,6 +79,7 @@ class ContainerRunsBody(Vertical):
     def __init__(self, spec: PaneSpec, **kwargs):
         super().__init__(**kwargs)
         self.table = self.table_cls(spec, id=f"{self.id}-rows" if self.id else None)
+        self._details_shown: tuple | None = None  # (text, spans) the details panel shows
 
     def compose(self) -> ComposeResult:
         yield self.table
@@ -124,20 +126,28 @@ class ContainerRunsBody(Vertical):
         return self
 
     # -- details ------------------------------------------------------------------------
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_details()
+    def on_line_table_cursor_moved(self, event: LineTable.CursorMoved) -> None:
+        self._show_details()  # and on to the app, for the footer
 
     def _show_details(self) -> None:
-        if self.is_mounted:
-            self.query_one("#run-details", Static).update(details_text(self.table.selected()))
+        """Only when the text changed: an update lays the whole screen out again, and
+        every poll shows the runs anew."""
+        if not self.is_mounted:
+            return
+        text = details_text(self.table.selected())
+        key = (text.plain, tuple(text.spans))
+        if key != self._details_shown:
+            self._details_shown = key
+            self.query_one("#run-details", Static).update(text)
 
     @property
     def details(self) -> str:
-        return details_text(self.table.selected()).plain
+        """The details panel's text as drawn."""
+        return str(self.query_one("#run-details", Static).content)
 
 
 def make_container_runs_body(spec: PaneSpec, actions: tuple[Action, ...], **kwargs) -> ContainerRunsBody:
-    base = table_class_for(spec, actions)
+    base = table_class_for(spec, actions, LineTable)
     table_cls = type("ContainerRunsTable", (RunsTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
     body_cls = type("ContainerRunsPane", (ContainerRunsBody,), {"BINDINGS": base.BINDINGS, "table_cls": table_cls})
     return body_cls(spec, **kwargs)

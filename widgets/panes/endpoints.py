@@ -10,13 +10,14 @@ from rich.text import Text
 from servedeck.backends.base import Snapshot
 from servedeck.overview.joined import JOINED, endpoints
 from servedeck.widgets.cells import STATE_STYLE, render_cell, state_class
-from servedeck.widgets.resource_table import ResourceTable, table_class_for
+from servedeck.widgets.line_table import LineTable
+from servedeck.widgets.resource_table import table_class_for
 
 LINK_COLUMNS = {"job_state", "worker_state", "tunnel_state", "container_state", "serving_state", "gpu_state"}
 EXTRA_WORDS = {"hot": "bad", "xid": "bad", "unregistered": "warn"}
 
 
-class EndpointsTable(ResourceTable):
+class EndpointsTable(LineTable):
     feeds = frozenset({"gpus", "serving", "jobs", "workers", "tunnels", "deployments", "containers"})
 
     def show_snapshots(self, snapshots: Mapping[str, Snapshot], now: float, **_: Any) -> None:
@@ -37,7 +38,7 @@ class EndpointsTable(ResourceTable):
 
 
 def make_endpoints(spec, actions: Iterable = (), **kwargs) -> EndpointsTable:
-    base = table_class_for(spec, actions)
+    base = table_class_for(spec, actions, LineTable)
     cls = type("EndpointsTableBody", (EndpointsTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
     return cls(spec, **kwargs)
 

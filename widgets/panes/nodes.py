@@ -6,13 +6,13 @@ from typing import Any
 
 from servedeck.backends.metrics.model import NodeRow
 from servedeck.widgets.cells import human_bytes
-from servedeck.widgets.resource_table import ResourceTable
 from servedeck.widgets.gauges import bar, sparkline
+from servedeck.widgets.line_table import LineTable
 from servedeck.widgets.panes.gpus import state_cell
 from servedeck.widgets.resource_table import table_class_for
 
 
-class NodeTable(ResourceTable):
+class NodeTable(LineTable):
     def cell(self, column: str, row: Any) -> Any:
         if not isinstance(row, NodeRow):
             return super().cell(column, row)
@@ -31,7 +31,7 @@ class NodeTable(ResourceTable):
 
 
 def make_node_table(spec, actions, **kwargs) -> NodeTable:
-    base = table_class_for(spec, actions)
+    base = table_class_for(spec, actions, LineTable)
     cls = type("NodesTable", (NodeTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
     return cls(spec, **kwargs)
 

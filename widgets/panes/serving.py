@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from servedeck.backends.metrics.model import RouterRow, ServingRow
-from servedeck.widgets.resource_table import ResourceTable
 from servedeck.widgets.gauges import bar, number, sparkline
+from servedeck.widgets.line_table import LineTable
 from servedeck.widgets.panes.gpus import state_cell
 from servedeck.widgets.resource_table import table_class_for
 
 
-class ServingTable(ResourceTable):
+class ServingTable(LineTable):
     def cell(self, column: str, row: Any) -> Any:
         if not isinstance(row, (ServingRow, RouterRow)):
             return super().cell(column, row)
@@ -31,7 +31,7 @@ class ServingTable(ResourceTable):
 
 def _factory(name: str):
     def make(spec, actions, **kwargs) -> ServingTable:
-        base = table_class_for(spec, actions)
+        base = table_class_for(spec, actions, LineTable)
         cls = type(name, (ServingTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
         return cls(spec, **kwargs)
     return make
