@@ -354,8 +354,8 @@ def action_bindings(spec: PaneSpec, actions: Iterable[Action]) -> list[Binding]:
 
 
 def table_class_for(spec: PaneSpec, actions: Iterable[Action], base: type | None = None) -> type:
-    """A subclass of `base` (ResourceTable, or the line table) for one pane, with a
-    binding per keyed action: `ContainersTable`, `ContainersLineTable`."""
+    """A subclass of `base` (ResourceTable, the line table, or a pane's own table) for one
+    pane, with a binding per keyed action: `ContainersTable`, `ContainersLineTable`."""
     base = base or ResourceTable
     actions = tuple(actions)
     bindings = action_bindings(spec, actions)

@@ -48,9 +48,7 @@ def compose_cell(column: str, row: ComposeRow) -> Any:
 
 
 def make_compose_table(spec, actions, **kwargs) -> ComposeTable:
-    base = table_class_for(spec, actions, LineTable)
-    cls = type("ComposeProjectsTable", (ComposeTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
-    return cls(spec, **kwargs)
+    return table_class_for(spec, actions, ComposeTable)(spec, **kwargs)
 
 
 PANE_BODIES = {"compose": make_compose_table}

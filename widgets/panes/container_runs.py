@@ -147,9 +147,8 @@ class ContainerRunsBody(Vertical):
 
 
 def make_container_runs_body(spec: PaneSpec, actions: tuple[Action, ...], **kwargs) -> ContainerRunsBody:
-    base = table_class_for(spec, actions, LineTable)
-    table_cls = type("ContainerRunsTable", (RunsTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
-    body_cls = type("ContainerRunsPane", (ContainerRunsBody,), {"BINDINGS": base.BINDINGS, "table_cls": table_cls})
+    table_cls = table_class_for(spec, actions, RunsTable)
+    body_cls = type("ContainerRunsPane", (ContainerRunsBody,), {"BINDINGS": table_cls.BINDINGS, "table_cls": table_cls})
     return body_cls(spec, **kwargs)
 
 

@@ -38,9 +38,7 @@ class EndpointsTable(LineTable):
 
 
 def make_endpoints(spec, actions: Iterable = (), **kwargs) -> EndpointsTable:
-    base = table_class_for(spec, actions, LineTable)
-    cls = type("EndpointsTableBody", (EndpointsTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
-    return cls(spec, **kwargs)
+    return table_class_for(spec, actions, EndpointsTable)(spec, **kwargs)
 
 
 PANE_BODIES = {"endpoints": make_endpoints}

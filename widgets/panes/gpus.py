@@ -18,7 +18,7 @@ from servedeck.text import safe
 from servedeck.widgets.cells import render_cell
 from servedeck.widgets.gauges import bar, level_color, number, sparkline
 from servedeck.widgets.line_table import LineTable
-from servedeck.widgets.resource_table import action_bindings
+from servedeck.widgets.resource_table import table_class_for
 
 
 class GpuTable(LineTable):
@@ -81,9 +81,7 @@ def state_cell(state: str, age_s: float | None) -> Text:
 
 
 def make_gpu_table(spec, actions, **kwargs) -> GpuTable:
-    actions = tuple(actions)
-    cls = type("GpusTable", (GpuTable,), {"BINDINGS": action_bindings(spec, actions), "pane_actions": actions})
-    return cls(spec, **kwargs)
+    return table_class_for(spec, actions, GpuTable)(spec, **kwargs)
 
 
 PANE_BODIES = {"gpus": make_gpu_table}

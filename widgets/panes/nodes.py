@@ -31,9 +31,7 @@ class NodeTable(LineTable):
 
 
 def make_node_table(spec, actions, **kwargs) -> NodeTable:
-    base = table_class_for(spec, actions, LineTable)
-    cls = type("NodesTable", (NodeTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
-    return cls(spec, **kwargs)
+    return table_class_for(spec, actions, NodeTable)(spec, **kwargs)
 
 
 PANE_BODIES = {"nodes": make_node_table}

@@ -29,12 +29,8 @@ class ServingTable(LineTable):
         return super().cell(column, row)
 
 
-def _factory(name: str):
-    def make(spec, actions, **kwargs) -> ServingTable:
-        base = table_class_for(spec, actions, LineTable)
-        cls = type(name, (ServingTable,), {"BINDINGS": base.BINDINGS, "pane_actions": base.pane_actions})
-        return cls(spec, **kwargs)
-    return make
+def make_serving_table(spec, actions, **kwargs) -> ServingTable:
+    return table_class_for(spec, actions, ServingTable)(spec, **kwargs)
 
 
-PANE_BODIES = {"serving": _factory("ServingTable"), "routers": _factory("RoutersTable")}
+PANE_BODIES = {"serving": make_serving_table, "routers": make_serving_table}
