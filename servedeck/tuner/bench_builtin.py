@@ -130,24 +130,30 @@ def run_one(base_url: str, bench: Benchmark, scenario: Scenario, concurrency: in
     remaining = bench.max_requests_per_iteration
     results: list[RequestResult] = []
     claim = threading.Lock()
+    failures: list[BaseException] = []  # a user's unexpected error, raised here as the old loop did
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
         def user() -> None:
             nonlocal remaining
-            while not stop() and time.monotonic() - started < deadline_s:
-                with claim:  # the scenario's generator and the budget are shared
-                    if remaining <= 0:
-                        return
-                    remaining -= 1
-                    n_in, n_out = scenario.sample()
-                results.append(one_request(client, url, model, n_in, n_out, bench.additional_params))
+            try:
+                while not stop() and not failures and time.monotonic() - started < deadline_s:
+                    with claim:  # the scenario's generator and the budget are shared
+                        if remaining <= 0:
+                            return
+                        remaining -= 1
+                        n_in, n_out = scenario.sample()
+                    results.append(one_request(client, url, model, n_in, n_out, bench.additional_params))
+            except Exception as exc:
+                failures.append(exc)
 
         users = [threading.Thread(target=user, name=f"bench-user-{i}", daemon=True) for i in range(concurrency)]
         for thread in users:
             thread.start()
         for thread in users:
             thread.join()
+    if failures:
+        raise failures[0]
     return results, time.monotonic() - started
 
 
